@@ -1,0 +1,184 @@
+"""Configuration: one dataclass, three presets (`smoke`, `demo`, `full`).
+
+A notebook's `parameters` cell holds plain literals; the next cell calls
+`get_config(preset, **overrides)`. Nothing here is read at import time by
+other modules: functions receive the config (or the part they need).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, asdict, replace
+
+PRESETS = ("smoke", "demo", "full")
+CONDITIONS = ("baseline", "korean_finetuned", "vcop_downstream", "multitrain")
+ENCODERS = ("shared2d", "r21d_mini")
+ORDER_HEADS = ("vcop", "score", "both")
+ORDER_LOSSES = ("ce", "soft")
+AGE_LOSSES = ("l1", "mse", "weighted_l1")
+# A T!-way classification head over more than 5! = 120 classes is not what VCOP
+# does and would need far more data than any of these datasets hold.
+MAX_TUPLE_LEN = 5
+
+
+@dataclass
+class SynthConfig:
+    """How many synthetic faces `facelib synth` writes, per dataset."""
+    utk_faces: int = 2000
+    megaage_train: int = 400
+    megaage_test: int = 600
+    aihub_people: int = 80
+    aihub_photos_per_person: int = 50
+    quirks: bool = True  # write a few malformed records of each documented kind
+
+
+@dataclass
+class TrainConfig:
+    """One training run (one condition or the pretext task)."""
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3               # learning rate of the head (new layers)
+    backbone_lr_mult: float = 1.0  # backbone LR = lr * backbone_lr_mult
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 1         # linear warmup; early stopping waits these out
+    patience: int = 5              # epochs without improvement before stopping
+    loss: str = "l1"
+    steps_per_epoch: int = 0       # 0: one pass over the training data
+
+
+@dataclass
+class Config:
+    preset: str = "demo"
+    seed: int = 0
+    device: str = "auto"           # "auto" picks CUDA when available
+    num_workers: int = 0
+    # data
+    image_size: int = 64
+    crop_margin: float = 0.25      # extra border around an AIHub box, per side
+    min_age_gap: int = 3           # years between neighbours in an order tuple
+    tuple_len: int = 4
+    tuples_per_identity: int = 20  # order tuples drawn per identity per epoch
+    # models
+    backbone: str = "resnet_mini"
+    imagenet_init: bool = False    # only works when the weights are already cached
+    encoder: str = "shared2d"      # encoder of conditions 3 and 4
+    order_head: str = "vcop"
+    order_loss: str = "ce"
+    soft_temperature: float = 1.0
+    multitrain_lambda: float = 0.5  # total = lambda * age + (1 - lambda) * order
+    share_encoder: bool = True      # multitrain: one encoder, two heads
+    head_dropout: float = 0.2
+    amp: bool = True               # used on CUDA only
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    baseline: TrainConfig = field(default_factory=TrainConfig)
+    korean_finetuned: TrainConfig = field(default_factory=lambda: TrainConfig(
+        backbone_lr_mult=0.1, loss="weighted_l1"))
+    vcop: TrainConfig = field(default_factory=lambda: TrainConfig(loss="ce", batch_size=16))
+    vcop_downstream: TrainConfig = field(default_factory=lambda: TrainConfig(
+        backbone_lr_mult=0.1, warmup_epochs=2))
+    multitrain: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=32))
+
+    def validate(self) -> "Config":
+        """Raise ValueError naming the parameter and its allowed values."""
+        _check_choice("preset", self.preset, PRESETS)
+        _check_choice("encoder", self.encoder, ENCODERS)
+        _check_choice("order_head", self.order_head, ORDER_HEADS)
+        _check_choice("order_loss", self.order_loss, ORDER_LOSSES)
+        if not 2 <= self.tuple_len <= MAX_TUPLE_LEN:
+            raise ValueError(
+                f"tuple_len={self.tuple_len}: must be between 2 and {MAX_TUPLE_LEN} "
+                f"(a VCOP head has tuple_len! classes; {MAX_TUPLE_LEN}! = {math.factorial(MAX_TUPLE_LEN)})")
+        if self.min_age_gap < 0:
+            raise ValueError(f"min_age_gap={self.min_age_gap}: must be >= 0 years")
+        if not 0.0 <= self.multitrain_lambda <= 1.0:
+            raise ValueError(f"multitrain_lambda={self.multitrain_lambda}: must be in [0, 1]")
+        if self.image_size < 16:
+            raise ValueError(f"image_size={self.image_size}: must be at least 16 pixels")
+        for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
+            tc = getattr(self, name)
+            if tc.epochs < 1 or tc.batch_size < 1:
+                raise ValueError(f"{name}.epochs and {name}.batch_size must be >= 1")
+            allowed = ORDER_LOSSES if name == "vcop" else AGE_LOSSES
+            _check_choice(f"{name}.loss", tc.loss, allowed)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def _preset(name: str) -> Config:
+    if name == "smoke":
+        # Seconds per notebook: CI executes every notebook on this.
+        tc = dict(epochs=1, batch_size=16, warmup_epochs=0, patience=1)
+        return Config(
+            preset="smoke", image_size=32, tuples_per_identity=4, min_age_gap=2,
+            synth=SynthConfig(utk_faces=160, megaage_train=40, megaage_test=60,
+                              aihub_people=16, aihub_photos_per_person=16),
+            baseline=TrainConfig(**tc),
+            korean_finetuned=TrainConfig(**tc, backbone_lr_mult=0.1, loss="weighted_l1"),
+            vcop=TrainConfig(**{**tc, "batch_size": 8}, loss="ce"),
+            vcop_downstream=TrainConfig(**tc, backbone_lr_mult=0.1),
+            multitrain=TrainConfig(**{**tc, "batch_size": 8}),
+        )
+    if name == "demo":
+        # Sized for a 2-core CPU: the whole pipeline in minutes, models visibly learn.
+        return Config(
+            preset="demo", image_size=48, tuples_per_identity=12, min_age_gap=3,
+            synth=SynthConfig(),
+            baseline=TrainConfig(epochs=8, batch_size=64, lr=2e-3, warmup_epochs=1, patience=3),
+            korean_finetuned=TrainConfig(epochs=6, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
+                                         warmup_epochs=1, patience=3, loss="weighted_l1"),
+            vcop=TrainConfig(epochs=8, batch_size=16, lr=2e-3, warmup_epochs=1, patience=3, loss="ce"),
+            vcop_downstream=TrainConfig(epochs=6, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
+                                        warmup_epochs=2, patience=3),
+            multitrain=TrainConfig(epochs=6, batch_size=32, lr=2e-3, warmup_epochs=1, patience=3),
+        )
+    if name == "full":
+        # The original's sizes: real data, GPU, ResNet-50 at 224 px.
+        return Config(
+            preset="full", image_size=224, backbone="resnet50", num_workers=4,
+            tuples_per_identity=40, min_age_gap=3,
+            synth=SynthConfig(utk_faces=20000, megaage_train=3000, megaage_test=3000,
+                              aihub_people=900, aihub_photos_per_person=50),
+            baseline=TrainConfig(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2, patience=5),
+            korean_finetuned=TrainConfig(epochs=20, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,
+                                         warmup_epochs=2, patience=5, loss="weighted_l1"),
+            vcop=TrainConfig(epochs=30, batch_size=16, lr=1e-3, warmup_epochs=2, patience=5, loss="ce"),
+            vcop_downstream=TrainConfig(epochs=20, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,
+                                        warmup_epochs=3, patience=5),
+            multitrain=TrainConfig(epochs=20, batch_size=32, lr=1e-3, warmup_epochs=2, patience=5),
+        )
+    raise ValueError(f"preset={name!r} is not one of {', '.join(map(repr, PRESETS))}")
+
+
+def get_config(preset: str = "demo", **overrides) -> Config:
+    """The preset's config with overrides; nested fields as `"vcop.epochs": 3` or `vcop__epochs=3`."""
+    cfg = _preset(preset)
+    for key, value in overrides.items():
+        cfg = _override(cfg, key.replace("__", ".").split("."), value)
+    return cfg.validate()
+
+
+def _override(obj, path, value):
+    name = path[0]
+    names = {f.name for f in dataclasses.fields(obj)}
+    if name not in names:
+        raise ValueError(f"unknown config parameter {name!r}; known: {', '.join(sorted(names))}")
+    if len(path) == 1:
+        return replace(obj, **{name: value})
+    return replace(obj, **{name: _override(getattr(obj, name), path[1:], value)})
+
+
+def config_from_dict(d: dict) -> Config:
+    """Inverse of `Config.to_dict` (used when reading a checkpoint or results file)."""
+    d = dict(d)
+    d["synth"] = SynthConfig(**d.get("synth", {}))
+    for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
+        if name in d:
+            d[name] = TrainConfig(**d[name])
+    return Config(**d)

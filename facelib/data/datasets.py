@@ -1,0 +1,158 @@
+"""Torch datasets over the prepared cache: single faces, and order tuples."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from .prepare import FaceCache
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def train_transform(size: int):
+    """Augmentations that keep age cues but break shortcuts: colour and film/digital
+    tone (jitter, greyscale), crop position (shift/scale), and left/right."""
+    return v2.Compose([
+        v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.92, 1.08), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.4, hue=0.04),
+        v2.RandomGrayscale(p=0.2),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(MEAN, STD),
+    ])
+
+
+def eval_transform(size: int):
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 → (3, H, W) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+def denormalize(x: torch.Tensor) -> np.ndarray:
+    """A normalised (3, H, W) tensor back to an (H, W, 3) float image in [0, 1], for plots."""
+    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+    return (x.cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+class FaceDataset(Dataset):
+    """Single faces of one split: (image, age). With copies > 1, a (copies, 3, H, W)
+    stack of independently transformed copies (input of the `r21d_mini` regressor)."""
+
+    def __init__(self, cache: FaceCache, split: str, transform, copies: int = 1):
+        self.cache, self.transform, self.copies = cache, transform, copies
+        rows = cache.split(split)
+        self.rows = rows["index"].to_numpy()
+        self.ages = rows["age"].to_numpy(np.float32)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        img = to_tensor(self.cache.images[self.rows[i]])
+        if self.copies == 1:
+            x = self.transform(img)
+        else:
+            x = torch.stack([self.transform(img) for _ in range(self.copies)])
+        return x, torch.tensor(self.ages[i])
+
+
+def permutations(t: int) -> torch.Tensor:
+    """All T! permutations in lexicographic order, (T!, T); row k is the label k."""
+    return torch.tensor(list(itertools.permutations(range(t))), dtype=torch.long)
+
+
+def longest_chains(ages: np.ndarray, min_gap: float) -> np.ndarray:
+    """For ages sorted ascending: the longest chain with neighbour gaps >= min_gap (and
+    strictly increasing ages) that starts at each photo. Greedy is optimal here."""
+    n = len(ages)
+    chain = np.ones(n, dtype=int)
+    for i in range(n - 1, -1, -1):
+        j = np.searchsorted(ages, ages[i] + max(min_gap, 1e-6), side="left")
+        if j < n:
+            chain[i] = 1 + chain[j]
+    return chain
+
+
+class OrderTupleDataset(Dataset):
+    """Order tuples: T photos of one identity, strictly increasing in age with at least
+    `min_gap` years between neighbours, shown in a random permutation.
+
+    Item: (photos (T, 3, H, W), label = index of the permutation in `permutations(T)`,
+    ages (T,) in shown order). `perm[k]` is the age rank of the photo shown at position k.
+    With `fixed=True` every item is drawn from an RNG seeded by (seed, index), so a
+    validation set is the same each epoch; otherwise from torch's RNG (per worker).
+    """
+
+    def __init__(self, cache: FaceCache, split: str, tuple_len: int, min_gap: float,
+                 tuples_per_identity: int, transform, fixed: bool = False, seed: int = 0):
+        self.cache, self.T, self.min_gap, self.transform = cache, tuple_len, min_gap, transform
+        self.fixed, self.seed = fixed, seed
+        self.perms = permutations(tuple_len)
+        rows = cache.split(split)
+        self.identities, self.dropped = [], []
+        for ident, g in rows.groupby("identity", sort=True):
+            g = g.sort_values("age", kind="stable")
+            ages = g["age"].to_numpy(float)
+            chain = longest_chains(ages, min_gap)
+            if chain.max() >= tuple_len:
+                self.identities.append((g["index"].to_numpy(), ages, chain))
+            else:
+                self.dropped.append(ident)
+        if not self.identities:
+            best = max((longest_chains(g.sort_values("age")["age"].to_numpy(float), min_gap).max()
+                        for _, g in rows.groupby("identity")), default=0)
+            raise ValueError(
+                f"min_age_gap={min_gap}, tuple_len={tuple_len}: no identity in split {split!r} has "
+                f"{tuple_len} photos with age gaps of at least {min_gap} years (the best has {best}); "
+                "lower min_age_gap or tuple_len")
+        self.per_identity = tuples_per_identity
+
+    def __len__(self):
+        return len(self.identities) * self.per_identity
+
+    def _randint(self, n, gen):
+        if gen is not None:
+            return int(gen.integers(n))
+        return int(torch.randint(n, ()).item())
+
+    def sample(self, i: int, gen=None):
+        """Row indices (age order), their ages, and the permutation label of item i."""
+        rows, ages, chain = self.identities[i % len(self.identities)]
+        picked, need, start = [], self.T, 0
+        for _ in range(self.T):
+            # candidates: older than the last pick by min_gap, with room for the rest
+            cand = np.flatnonzero(chain[start:] >= need) + start
+            j = int(cand[self._randint(len(cand), gen)])
+            picked.append(j)
+            need -= 1
+            start = np.searchsorted(ages, ages[j] + max(self.min_gap, 1e-6), side="left")
+        label = self._randint(len(self.perms), gen)
+        return rows[picked], ages[picked], label
+
+    def __getitem__(self, i):
+        gen = np.random.default_rng([self.seed, i]) if self.fixed else None
+        rows, ages, label = self.sample(i, gen)
+        perm = self.perms[label]
+        shown = [int(rows[r]) for r in perm]
+        photos = torch.stack([self.transform(to_tensor(self.cache.images[r])) for r in shown])
+        return photos, torch.tensor(label), torch.tensor(ages[perm.numpy()], dtype=torch.float32)
+
+
+def chance_top_k(tuple_len: int, k: int) -> float:
+    return min(k, math.factorial(tuple_len)) / math.factorial(tuple_len)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: numpy and random follow torch's per-worker seed."""
+    import random
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)

@@ -1,0 +1,243 @@
+"""Readers for UTKFace, MegaAge-Asian and AIHub 71415 in their published layouts.
+
+Each reader returns `(records, report)`: the faces it could use, and a
+`SkipReport` that counts every input it could not use, by reason. Problems
+with single files are skipped and counted; a folder that does not have the
+dataset's layout raises `DatasetLayoutError` naming what was expected.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .records import DatasetLayoutError, FaceRecord, SkipReport
+
+UTK_NAME = re.compile(r"^(\d+)_([01])_([0-4])_(\d+)$")
+AIHUB_NAME = re.compile(r"^(\d+)_(\d{4})_(\d+)_(\d+)_([A-Za-z])$")
+# Capture years after the AIHub release are corrupt (birth + age in photo).
+AIHUB_MAX_YEAR = 2023
+UTK_MAX_AGE = 116
+
+
+def _require_dir(path: Path, what: str) -> None:
+    if not path.is_dir():
+        raise DatasetLayoutError(f"{path}: folder not found; expected {what}")
+
+
+# ---------------------------------------------------------------- UTKFace
+
+def read_utkface(root) -> tuple[list[FaceRecord], SkipReport]:
+    """UTKFace: `{age}_{gender}_{race}_{datetime}.jpg.chip.jpg` (aligned) or `part*/…jpg` (in the wild).
+
+    In-the-wild images use `landmark_list_part*.txt` (68 points per line) when
+    present beside the part folders, else the whole image is used.
+    """
+    root = Path(root)
+    _require_dir(root, "UTKFace images named {age}_{gender}_{race}_{datetime}.jpg[.chip.jpg]")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(".jpg"))
+    if not files:
+        raise DatasetLayoutError(f"{root}: no .jpg files; expected UTKFace images "
+                                 "named {age}_{gender}_{race}_{datetime}.jpg.chip.jpg")
+    landmarks = _utk_landmarks(root)
+    report = SkipReport("utkface", found=len(files))
+    records = []
+    for path in files:
+        stem = path.name.split(".jpg")[0]
+        m = UTK_NAME.match(stem)
+        if not m:
+            report.skip("malformed_name", path.relative_to(root))
+            continue
+        age, gender = int(m.group(1)), int(m.group(2))
+        if age > UTK_MAX_AGE:
+            report.skip("age_out_of_range", path.relative_to(root))
+            continue
+        aligned = path.name.lower().endswith(".chip.jpg")
+        records.append(FaceRecord(path=path, age=float(age), identity=f"utk:{stem}", gender=gender,
+                                  aligned=aligned, landmarks=None if aligned else landmarks.get(path.name)))
+    return records, report
+
+
+def _utk_landmarks(root: Path) -> dict:
+    out = {}
+    for f in root.glob("landmark_list*.txt"):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            if len(parts) != 137:
+                continue
+            pts = np.array(parts[1:], float).reshape(68, 2)
+            out[parts[0]] = np.stack([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]])
+    return out
+
+
+# ---------------------------------------------------------------- MegaAge-Asian
+
+def read_megaage(root) -> tuple[list[FaceRecord], SkipReport]:
+    """MegaAge-Asian: `{train,test}/*.jpg` with `list/{split}_name.txt` and `list/{split}_age.txt`."""
+    root = Path(root)
+    _require_dir(root, "megaage_asian/ with train/, test/ and list/")
+    _require_dir(root / "list", "list/{train,test}_name.txt and list/{train,test}_age.txt")
+    report = SkipReport("megaage_asian")
+    records = []
+    for split in ("train", "test"):
+        names_f, ages_f = root / "list" / f"{split}_name.txt", root / "list" / f"{split}_age.txt"
+        for f in (names_f, ages_f):
+            if not f.is_file():
+                raise DatasetLayoutError(f"{f}: file not found; expected one line per {split} image")
+        names = [s.strip() for s in names_f.read_text().splitlines() if s.strip()]
+        ages = [s.strip() for s in ages_f.read_text().splitlines() if s.strip()]
+        if len(names) != len(ages):
+            raise DatasetLayoutError(
+                f"{names_f} has {len(names)} names but {ages_f} has {len(ages)} ages; "
+                "line i of one must match line i of the other")
+        report.found += len(names)
+        for name, age_s in zip(names, ages):
+            path = root / split / name
+            age = _parse_age(age_s)
+            if age is None:
+                report.skip("bad_age", f"{split}/{name}")
+            elif not path.is_file():
+                report.skip("image_missing", f"{split}/{name}")
+            else:
+                records.append(FaceRecord(path=path, age=age, identity=f"megaage:{split}/{name}",
+                                          aligned=True, source_split=split))
+    return records, report
+
+
+def _parse_age(value) -> float | None:
+    try:
+        age = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(age) or age < 0 or age > 130:
+        return None
+    return age
+
+
+# ---------------------------------------------------------------- AIHub 71415
+
+def read_aihub(root, max_year: int = AIHUB_MAX_YEAR) -> tuple[list[FaceRecord], SkipReport]:
+    """AIHub Korean face aging: PNGs under `…/TS_*|VS_*` paired by stem with JSON labels under `…/TL_*|VL_*`."""
+    root = Path(root)
+    _require_dir(root, "aihub/ with Training/ and/or Validation/ (AIHub dataSetSn=71415)")
+    images, labels = {}, {}
+    for p in root.rglob("*"):
+        if not p.is_file():
+            continue
+        suffix = p.suffix.lower()
+        if suffix in (".png", ".jpg", ".jpeg"):
+            images[p.stem] = p
+        elif suffix == ".json":
+            labels[p.stem] = p
+    if not images and not labels:
+        raise DatasetLayoutError(f"{root}: no images or labels; expected Training/01.원천데이터/TS_*/*.png "
+                                 "and Training/02.라벨링데이터/TL_*/*.json")
+    stems = sorted(set(images) | set(labels))
+    report = SkipReport("aihub", found=len(stems))
+    records = []
+    for stem in stems:
+        img, lbl = images.get(stem), labels.get(stem)
+        if lbl is None:
+            report.skip("image_without_label", img.relative_to(root))
+            continue
+        if img is None:
+            report.skip("label_without_image", lbl.relative_to(root))
+            continue
+        rec = _aihub_record(img, lbl, root, report, max_year)
+        if rec is not None:
+            records.append(rec)
+    return records, report
+
+
+def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year: int):
+    rel = lbl.relative_to(root)
+    try:
+        label = json.loads(lbl.read_text(encoding="utf-8"))
+        if not isinstance(label, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError):
+        report.skip("unreadable_label", rel)
+        return None
+    m = AIHUB_NAME.match(img.stem)
+    if not m:
+        report.skip("malformed_name", img.relative_to(root))
+        return None
+    pid, birth_s, age_s, _serial, letter = m.groups()
+    age = _parse_age(label.get("age_past"))
+    birth = label.get("birth")
+    if age is None or not isinstance(birth, (int, float)) or not 1850 < birth < 2100:
+        report.skip("bad_age", rel)
+        return None
+    if int(age) != int(age_s):
+        report.skip("age_mismatch", rel)
+        return None
+    year = int(birth) + int(age)
+    if year > max_year:
+        report.skip("future_capture_year", rel)
+        return None
+
+    width, height = label.get("width"), label.get("height")
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (width, height)):
+        width = height = None
+    box, landmarks = None, None
+    ann = label.get("annotation")
+    if isinstance(ann, list) and ann and isinstance(ann[0], dict):
+        box = _parse_box(ann[0].get("box"))
+        landmarks = _parse_landmarks(ann[0].get("landmark"))
+    if box is None:
+        report.skip("no_box", rel)
+        return None
+    if width is None:
+        from PIL import Image  # reads the header only
+        try:
+            with Image.open(img) as im:
+                width, height = im.size
+        except OSError:
+            report.skip("unreadable_image", img.relative_to(root))
+            return None
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        report.skip("box_outside_image", rel)
+        return None
+    if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
+        report.note("box_clipped", rel)
+    gender_s = label.get("gender")
+    gender = {"male": 0, "female": 1}.get(gender_s, -1)
+    if gender >= 0 and letter.upper() != ("F" if gender else "M"):
+        report.note("filename_letter_disagrees_with_gender", rel)
+    if landmarks is None:
+        report.note("no_landmarks", rel)
+    split = next((part for part in lbl.relative_to(root).parts if part in ("Training", "Validation")), "")
+    return FaceRecord(path=img, age=age, identity=f"aihub:{int(pid)}", gender=gender,
+                      device=str(label.get("device", "")), year=year, box=(cx0, cy0, cx1, cy1),
+                      landmarks=landmarks, source_split=split)
+
+
+def _parse_box(b):
+    if not isinstance(b, dict):
+        return None
+    try:
+        x, y, w, h = (float(b[k]) for k in ("x", "y", "w", "h"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0:
+        return None
+    return (x, y, x + w, y + h)
+
+
+def _parse_landmarks(lm):
+    """AIHub lists 5 points as nose, left eye, right eye, left mouth, right mouth."""
+    try:
+        pts = np.asarray(lm, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if pts.shape != (5, 2) or not np.isfinite(pts).all():
+        return None
+    return pts[[1, 2, 0, 3, 4]]
+
+
+READERS = {"utkface": read_utkface, "megaage_asian": read_megaage, "aihub": read_aihub}

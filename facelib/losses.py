@@ -1,0 +1,56 @@
+"""Every loss of the study, in one place."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def l1(pred, age):
+    return F.l1_loss(pred, age)
+
+
+def mse(pred, age):
+    return F.mse_loss(pred, age)
+
+
+def weighted_l1(pred, age, threshold: float = 60.0, weight: float = 3.0):
+    """The original's age-weighted L1: errors on faces aged >= 60 count 3 times."""
+    w = torch.where(age >= threshold, torch.full_like(age, weight), torch.ones_like(age))
+    return (w * (pred - age).abs()).sum() / w.sum()
+
+
+AGE_LOSSES = {"l1": l1, "mse": mse, "weighted_l1": weighted_l1}
+
+
+def kendall_distance_table(perms: torch.Tensor) -> torch.Tensor:
+    """(P, P) number of discordant pairs between every two permutations."""
+    t = perms.shape[1]
+    k, l = torch.triu_indices(t, t, 1)
+    s = torch.sign(perms[:, l] - perms[:, k])          # (P, pairs)
+    return ((s[:, None, :] * s[None, :, :]) < 0).sum(-1).float()
+
+
+class SoftPermutationLoss(nn.Module):
+    """The original's soft-permutation loss: the target is softmax(-Kendall distance / temperature)
+    over all permutations, the loss KL(target || softmax(logits)). Targets come from a
+    precomputed T! x T! table: one gather per batch, no per-sample loop."""
+
+    def __init__(self, perms: torch.Tensor, temperature: float = 1.0):
+        super().__init__()
+        self.register_buffer("targets", torch.softmax(-kendall_distance_table(perms) / temperature, dim=1))
+
+    def forward(self, logits, label):
+        return F.kl_div(F.log_softmax(logits, dim=1), self.targets[label], reduction="batchmean")
+
+
+def permutation_ce(logits, label):
+    return F.cross_entropy(logits, label)
+
+
+def pairwise_ranking(scores, ages):
+    """Logistic ranking loss: for every pair of photos with different ages, the older
+    one should score higher. scores, ages: (B, T)."""
+    diff = scores[:, :, None] - scores[:, None, :]          # s_i - s_j
+    older = (ages[:, :, None] > ages[:, None, :]).float()   # i older than j
+    return (F.softplus(-diff) * older).sum() / older.sum().clamp_min(1)

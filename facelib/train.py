@@ -1,0 +1,366 @@
+"""One training loop for every condition: `fit(model, task, loaders, ...)`.
+
+A condition is a model, a task (how a batch becomes a loss), parameter groups
+and data. `fit` adds AdamW, warmup + cosine schedule, early stopping that waits
+out the warmup, best-checkpoint saving, resume from the last checkpoint, seeds,
+progress, a history CSV, optional TensorBoard, and AMP / channels_last on CUDA.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import losses as L
+from .models.order import scores_to_perm_logits
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be read (truncated or corrupt)."""
+
+
+# ---------------------------------------------------------------- devices and seeds
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 (or fp16) autocast on CUDA; a no-op context on CPU."""
+    if device.type != "cuda" or not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch
+
+
+# ---------------------------------------------------------------- tasks
+
+class RegressionTask:
+    """batch (x, age) → loss; reports loss and MAE."""
+    monitor = "mae"
+
+    def __init__(self, loss: str = "l1"):
+        self.loss_name, self.loss_fn = loss, L.AGE_LOSSES[loss]
+
+    def __call__(self, model, batch):
+        x, age = batch
+        pred = model(x).float()
+        loss = self.loss_fn(pred, age)
+        return loss, {"loss": loss.detach(), "mae": (pred.detach() - age).abs().mean()}
+
+
+class OrderTask:
+    """batch (tuples, label, ages) → permutation loss and/or pairwise ranking loss."""
+    monitor = "loss"
+
+    def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 1.0):
+        self.perms = perms
+        self.loss_name = loss
+        self.soft = L.SoftPermutationLoss(perms, temperature) if loss == "soft" else None
+
+    def logits(self, out):
+        if "logits" in out:
+            return out["logits"].float()
+        return scores_to_perm_logits(out["scores"].float(), self.perms.to(out["scores"].device))
+
+    def __call__(self, model, batch):
+        x, label, ages = batch
+        out = model(x)
+        loss = 0.0
+        if "logits" in out:
+            logits = out["logits"].float()
+            if self.soft is not None:
+                loss = loss + self.soft.to(logits.device)(logits, label)
+            else:
+                loss = loss + L.permutation_ce(logits, label)
+        if "scores" in out:
+            loss = loss + L.pairwise_ranking(out["scores"].float(), ages)
+        acc = (self.logits(out).argmax(1) == label).float().mean()
+        return loss, {"loss": loss.detach(), "acc": acc}
+
+
+class MultiTask:
+    """batch ((x, age), (tuples, label, ages)) → λ·age loss + (1 − λ)·order loss.
+    The model has `.order` (tuples → dict) and `.regressor` (x → ages)."""
+    monitor = "mae"
+
+    def __init__(self, order: OrderTask, regression: RegressionTask, lam: float):
+        self.order, self.regression, self.lam = order, regression, lam
+
+    def __call__(self, model, batch):
+        age_batch, order_batch = batch
+        lo, so = self.order(model.order, order_batch)
+        la, sa = self.regression(model.regressor, age_batch)
+        loss = self.lam * la + (1 - self.lam) * lo
+        return loss, {"loss": loss.detach(), "age_loss": la.detach(), "order_loss": lo.detach(),
+                      "mae": sa["mae"], "acc": so["acc"]}
+
+
+class ZipLoader:
+    """Iterate two loaders together for multitrain; the shorter one restarts, so an
+    epoch is one pass over the first."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __len__(self):
+        return len(self.first)
+
+    def __iter__(self):
+        it2 = iter(self.second)
+        for b1 in self.first:
+            try:
+                b2 = next(it2)
+            except StopIteration:
+                it2 = iter(self.second)
+                b2 = next(it2)
+            yield b1, b2
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_atomic(obj, path) -> None:
+    """torch.save to a temporary file, then rename: a kill never leaves a truncated file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{path}: checkpoint cannot be read ({type(e).__name__}: {e}); "
+                              "delete it to start this run again") from e
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"{path}: not a facelib checkpoint (expected a dict with 'model')")
+    return ckpt
+
+
+# ---------------------------------------------------------------- the loop
+
+@dataclass
+class FitResult:
+    history: pd.DataFrame
+    best_metric: float
+    best_epoch: int
+    best_path: Path
+    stopped_early: bool
+    resumed_from: int  # epochs already done when this call started (0: fresh)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    def factor(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train_cfg, run_dir,
+        seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str = "min",
+        progress: bool = True, tensorboard_dir=None, config: dict | None = None,
+        resume: bool = True, max_epochs: int | None = None) -> FitResult:
+    """Train `model` and leave it holding its best weights (by validation `monitor`).
+
+    task: callable (model, batch) → (loss, {name: scalar}); its `monitor` is the default metric.
+    param_groups: list of dicts for AdamW, each with "params" and "lr" (and an optional "name").
+    train_cfg: a `TrainConfig` (epochs, lr, weight_decay, warmup_epochs, patience, steps_per_epoch).
+    run_dir: where `last.pt`, `best.pt` and `history.csv` go; an unfinished run there is resumed.
+    max_epochs: stop after this many epochs in this call (the run stays resumable).
+    """
+    from tqdm.auto import tqdm
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    monitor = monitor or task.monitor
+    cfg_dict = {"train": asdict(train_cfg), "config": config or {}, "seed": seed}
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+
+    steps = train_cfg.steps_per_epoch or len(train_loader)
+    opt = torch.optim.AdamW(param_groups, weight_decay=train_cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, warmup_cosine(train_cfg.warmup_epochs * steps, train_cfg.epochs * steps))
+    use_scaler = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    start, best, best_epoch, bad, history, finished = 0, math.inf, -1, 0, [], False
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if resume and last_path.exists():
+        ckpt = load_checkpoint(last_path, map_location=device)
+        if ckpt.get("fit_config") == cfg_dict:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            start, best, best_epoch = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["best_epoch"]
+            bad, history, finished = ckpt["bad_epochs"], ckpt["history"], ckpt["finished"]
+            print(f"[{run_dir.name}] resuming after epoch {start} (best {monitor} {best:.4f} at epoch {best_epoch + 1})")
+        else:
+            print(f"[{run_dir.name}] {last_path} was written with other settings; starting afresh")
+    resumed_from = start
+    sign = 1.0 if mode == "min" else -1.0
+
+    writer = None
+    if tensorboard_dir is not None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(log_dir=str(tensorboard_dir))
+        except ImportError:
+            print("tensorboard is not installed; no event files written")
+
+    stopped = finished
+    epoch = start
+    while not stopped and epoch < train_cfg.epochs:
+        if max_epochs is not None and epoch - resumed_from >= max_epochs:
+            break
+        # Seeding per epoch makes a resumed run identical to an uninterrupted one.
+        seed_everything(seed * 100_003 + epoch)
+        t0 = time.time()
+        model.train()
+        sums, n = {}, 0
+        bar = tqdm(total=steps, desc=f"{run_dir.name} {epoch + 1}/{train_cfg.epochs}",
+                   leave=False, disable=not progress)
+        it = iter(train_loader)
+        for step in range(steps):
+            try:
+                batch = next(it)
+            except StopIteration:
+                it = iter(train_loader)
+                batch = next(it)
+            batch = to_device(batch, device)
+            with autocast(device, amp):
+                loss, stats = task(model, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"[{run_dir.name}] loss became {loss.item()} at epoch {epoch + 1}, "
+                                         f"step {step + 1}; lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            bs = _batch_size(batch)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * bs
+            n += bs
+            bar.update()
+            bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.close()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in sums.items()}}
+        row.update({f"val_{k}": v for k, v in evaluate_task(model, task, val_loader, device, amp).items()})
+        for g in opt.param_groups:
+            row[f"lr_{g.get('name', 'group')}"] = g["lr"]
+        row["seconds"] = time.time() - t0
+        key = f"val_{monitor}"
+        if key not in row:
+            raise KeyError(f"monitor={monitor!r}: the task reports {sorted(row)}")
+        value = row[key]
+        improved = sign * value < sign * best
+        if improved:
+            best, best_epoch, bad = value, epoch, 0
+            save_atomic({"model": model.state_dict(), "epoch": epoch, "metric": value, "config": config}, best_path)
+        elif epoch + 1 > train_cfg.warmup_epochs:
+            bad += 1
+        history.append(row)
+        stopped = bad >= train_cfg.patience
+        finished = stopped or epoch + 1 == train_cfg.epochs
+        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "scaler": scaler.state_dict(), "epoch": epoch, "best_metric": best, "best_epoch": best_epoch,
+                     "bad_epochs": bad, "history": history, "finished": finished, "fit_config": cfg_dict,
+                     "config": config}, last_path)
+        pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
+        if writer is not None:
+            for k, v in row.items():
+                if k != "epoch":
+                    writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
+            writer.flush()
+        print(f"[{run_dir.name}] epoch {epoch + 1}/{train_cfg.epochs} "
+              + " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("train_", "val_")))
+              + f" ({row['seconds']:.1f}s)" + (" *" if improved else ""))
+        epoch += 1
+    if writer is not None:
+        writer.close()
+    if best_path.exists():
+        model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
+    return FitResult(pd.DataFrame(history), best, best_epoch, best_path,
+                     stopped_early=bool(stopped and epoch < train_cfg.epochs), resumed_from=resumed_from)
+
+
+def _batch_size(batch) -> int:
+    while isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return int(batch.shape[0])
+
+
+@torch.no_grad()
+def evaluate_task(model, task, loader, device, amp=True) -> dict:
+    """The task's statistics averaged over a loader, in eval mode."""
+    model.eval()
+    sums, n = {}, 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            _, stats = task(model, batch)
+        bs = _batch_size(batch)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * bs
+        n += bs
+    return {k: v / n for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict(model, loader, device="auto", amp=True) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, targets) of an age regressor over a loader of (x, age)."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    model.to(device).eval()
+    preds, ages = [], []
+    for x, age in loader:
+        with autocast(device, amp):
+            preds.append(model(x.to(device)).float().cpu())
+        ages.append(age)
+    return torch.cat(preds).numpy(), torch.cat(ages).numpy()
+
+
+@torch.no_grad()
+def predict_order(model, task: OrderTask, loader, device="auto", amp=True):
+    """(logits over permutations, labels, ages in shown order) of an order model."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    model.to(device).eval()
+    logits, labels, ages = [], [], []
+    for x, label, age in loader:
+        with autocast(device, amp):
+            logits.append(task.logits(model(x.to(device))).float().cpu())
+        labels.append(label)
+        ages.append(age)
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy(), torch.cat(ages).numpy()
