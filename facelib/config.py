@@ -24,10 +24,10 @@ MAX_TUPLE_LEN = 5
 @dataclass
 class SynthConfig:
     """How many synthetic faces `facelib synth` writes, per dataset."""
-    utk_faces: int = 2000
+    utk_faces: int = 4000
     megaage_train: int = 400
     megaage_test: int = 600
-    aihub_people: int = 80
+    aihub_people: int = 100
     aihub_photos_per_person: int = 50
     quirks: bool = True  # write a few malformed records of each documented kind
 
@@ -128,15 +128,15 @@ def _preset(name: str) -> Config:
     if name == "demo":
         # Sized for a 2-core CPU: the whole pipeline in minutes, models visibly learn.
         return Config(
-            preset="demo", image_size=48, tuples_per_identity=12, min_age_gap=3,
-            synth=SynthConfig(),
-            baseline=TrainConfig(epochs=8, batch_size=64, lr=2e-3, warmup_epochs=1, patience=3),
-            korean_finetuned=TrainConfig(epochs=6, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
-                                         warmup_epochs=1, patience=3, loss="weighted_l1"),
-            vcop=TrainConfig(epochs=8, batch_size=16, lr=2e-3, warmup_epochs=1, patience=3, loss="ce"),
-            vcop_downstream=TrainConfig(epochs=6, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
-                                        warmup_epochs=2, patience=3),
-            multitrain=TrainConfig(epochs=6, batch_size=32, lr=2e-3, warmup_epochs=1, patience=3),
+            preset="demo", image_size=48, tuples_per_identity=20, min_age_gap=3,
+            synth=SynthConfig(utk_faces=4000, megaage_train=400, megaage_test=600, aihub_people=100),
+            baseline=TrainConfig(epochs=15, batch_size=64, lr=2e-3, warmup_epochs=1, patience=4),
+            korean_finetuned=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
+                                         warmup_epochs=1, patience=4, loss="weighted_l1"),
+            vcop=TrainConfig(epochs=12, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss="ce"),
+            vcop_downstream=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
+                                        warmup_epochs=2, patience=4),
+            multitrain=TrainConfig(epochs=10, batch_size=32, lr=2e-3, warmup_epochs=1, patience=4),
         )
     if name == "full":
         # The original's sizes: real data, GPU, ResNet-50 at 224 px.

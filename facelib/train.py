@@ -262,8 +262,9 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
             batch = to_device(batch, device)
             with autocast(device, amp):
                 loss, stats = task(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"[{run_dir.name}] loss became {loss.item()} at epoch {epoch + 1}, "
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"[{run_dir.name}] loss became {loss_value} at epoch {epoch + 1}, "
                                          f"step {step + 1}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -275,7 +276,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
                 sums[k] = sums.get(k, 0.0) + float(v) * bs
             n += bs
             bar.update()
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}")
         bar.close()
         row = {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in sums.items()}}
         row.update({f"val_{k}": v for k, v in evaluate_task(model, task, val_loader, device, amp).items()})

@@ -1,0 +1,30 @@
+"""Data: readers for the real layouts, the synthetic generator, the prepare cache, torch datasets."""
+from __future__ import annotations
+
+import json
+
+from .prepare import FaceCache, prepare, report_table, ridge_signal_check
+from .readers import READERS, read_aihub, read_megaage, read_utkface
+from .records import DatasetLayoutError, FaceRecord, SkipReport
+
+__all__ = ["FaceCache", "prepare", "report_table", "ridge_signal_check", "READERS", "read_aihub",
+           "read_megaage", "read_utkface", "DatasetLayoutError", "FaceRecord", "SkipReport", "ensure_data"]
+
+
+def ensure_data(paths, cfg, progress: bool = True) -> None:
+    """Generate the synthetic datasets when `paths` points at them and they are missing or
+    were generated with another preset or seed; check that a real data folder exists."""
+    from ..paths import SYNTHETIC_MARKER, write_synthetic_marker
+    from .synth import synthesize
+
+    marker = paths.data_root / SYNTHETIC_MARKER
+    if paths.synthetic:
+        wanted = {"preset": cfg.preset, "seed": cfg.seed}
+        have = json.loads(marker.read_text()) if marker.exists() else {}
+        if {k: have.get(k) for k in wanted} != wanted:
+            print(f"generating synthetic {cfg.preset} data (seed {cfg.seed}) in {paths.data_root}")
+            synthesize(paths.data_root, cfg.synth, seed=cfg.seed, progress=progress)
+            write_synthetic_marker(paths.data_root, cfg.preset, cfg.seed)
+    elif not paths.data_root.is_dir():
+        raise FileNotFoundError(f"data_root={str(paths.data_root)!r} does not exist; expected a folder "
+                                "with utkface/, megaage_asian/ and aihub/ (see data/README.md)")

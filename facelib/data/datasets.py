@@ -32,8 +32,8 @@ def eval_transform(size: int):
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 → (3, H, W) uint8 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    """(H, W, 3) uint8 → (3, H, W) uint8 tensor (a copy: the cache is a read-only memmap)."""
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1)
 
 
 def denormalize(x: torch.Tensor) -> np.ndarray:

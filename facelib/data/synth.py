@@ -97,8 +97,8 @@ def sample_person(rng: np.random.Generator, population: str, race: int | None = 
         nose_len=float(rng.normal(1.0, 0.08)),
         mouth_w=float(rng.normal(1.0, 0.08)),
         brow=float(rng.uniform(0.6, 1.4)),
-        grey_onset=float(rng.normal(52 if asian else 45, 7)),
-        rate=float(np.clip(rng.normal(0.85 if asian else 1.0, 0.1), 0.6, 1.3)),
+        grey_onset=float(rng.normal(44 if asian else 40, 7)),
+        rate=float(np.clip(rng.normal(0.9 if asian else 1.0, 0.1), 0.6, 1.3)),
         growth=float(np.clip(rng.normal(1.0, 0.08), 0.8, 1.2)),
         lip=np.array([180, 90, 90], float) if gender == 1 else skin * np.array([0.85, 0.7, 0.7]),
     )
@@ -123,14 +123,14 @@ def render_face(p: Person, age: float, rng: np.random.Generator, size: int):
     s = size
     g = _smoothstep(age * p.growth / 18.0)                 # childhood growth, 0 → 1
     adult = max(0.0, 18.0 + (age - 18.0) * p.rate) if age > 18 else age
-    w = float(np.clip((adult - 25.0) / 50.0, 0, 1))        # skin ageing, 0 → 1
-    old = float(np.clip((adult - 55.0) / 30.0, 0, 1))
+    w = float(np.clip((adult - 22.0) / 45.0, 0, 1))        # skin ageing, 0 → 1
+    old = float(np.clip((adult - 45.0) / 35.0, 0, 1))       # sagging, thinning hair, spots
     yaw = rng.normal(0, 0.06)                               # features shift sideways
 
     cx, cy = s * 0.5, s * 0.5
     hw = s * (0.27 + 0.03 * g)
     hh = hw * (1.0 + 0.28 * g) * p.elong
-    jowl = 0.9 + 0.16 * old
+    jowl = 0.9 + 0.25 * old
     # Features are alpha-blended onto an RGB layer; the silhouette (head, ears,
     # opaque hair) goes into a separate mask, since drawing with alpha onto an
     # RGBA image would replace pixels instead of blending.
@@ -144,10 +144,11 @@ def render_face(p: Person, age: float, rng: np.random.Generator, size: int):
         if opaque:
             getattr(dm, shape)(xy, fill=255, **kw)
 
-    # Skin dulls and yellows with age; children have rosier skin.
-    skin = p.skin * (1 - 0.08 * w) + np.array([8, 4, -6]) * w
-    hair_amount = min(1.0, age / 3.0 + 0.15)
-    grey = float(np.clip((adult - p.grey_onset) / 22.0, 0, 1))
+    # Skin dulls, greys and yellows with age.
+    skin = p.skin * (1 - 0.12 * w) + np.array([8, 4, -6]) * w
+    skin = skin * (1 - 0.15 * w) + skin.mean() * 0.15 * w
+    hair_amount = min(1.0, age / 3.0 + 0.15) * (1 - 0.45 * old)
+    grey = float(np.clip((adult - p.grey_onset) / 20.0, 0, 1))
     hair = p.hair * (1 - grey) + np.array([205, 205, 200]) * grey
     hair_a = int(255 * hair_amount)
 
@@ -188,14 +189,15 @@ def render_face(p: Person, age: float, rng: np.random.Generator, size: int):
                                     cx + sx * hw * 0.98 + hw * 0.12, cy + hh * 0.3], _rgb(hair * 0.95))
 
     dark = skin * (0.78 - 0.18 * w)
-    lw = max(1, int(round(line_w * (0.6 + 1.4 * w))))
+    # Lines thicken with age, in proportion to the face, so they survive downscaling.
+    lw = max(1, int(round(line_w * (1.0 + 2.5 * w))))
     # Forehead lines: appear in the late 20s, deepen and multiply with age.
     n_lines = int(round(w * 4 + 0.2))
     for i in range(n_lines):
         y = eye_y - hh * (0.28 + 0.1 * i)
         if y > hairline + hh * 0.05:
             d.arc([fx - hw * 0.5, y - hh * 0.05, fx + hw * 0.5, y + hh * 0.08], 200, 340,
-                  fill=_rgb(dark, int(110 + 140 * w)), width=lw)
+                  fill=_rgb(dark, int(140 + 115 * w)), width=lw)
     # Baby and child cheeks.
     if g < 0.8:
         blush = _rgb(skin * np.array([1.02, 0.86, 0.86]), int(120 * (1 - g)))
@@ -231,7 +233,7 @@ def render_face(p: Person, age: float, rng: np.random.Generator, size: int):
     d.line([fx, eye_y + eye_r * 0.5, fx + hw * 0.05, nose_y], fill=_rgb(skin * 0.85), width=line_w)
     d.ellipse([fx - hw * 0.11, nose_y - hh * 0.035, fx + hw * 0.11, nose_y + hh * 0.035],
               fill=_rgb(skin * 0.8))
-    if w > 0.1:
+    if w > 0.05:
         for sx in (-1, 1):
             d.arc([fx + sx * hw * 0.1 - hw * 0.25, nose_y - hh * 0.02, fx + sx * hw * 0.1 + hw * 0.25,
                    mouth_y + hh * 0.14], 90 - sx * 70 - 25, 90 - sx * 70 + 25,

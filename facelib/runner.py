@@ -1,0 +1,68 @@
+"""Execute the numbered notebooks in order with papermill (`facelib run`)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .paths import project_root
+
+
+class NotebookFailed(RuntimeError):
+    def __init__(self, notebook: str, cell: int | None, error: str, output: Path):
+        self.notebook, self.cell, self.error, self.output = notebook, cell, error, output
+        where = f"cell {cell}" if cell is not None else "a cell"
+        super().__init__(f"{notebook} failed in {where}: {error}\n  partial output kept at {output}")
+
+
+def list_notebooks(root=None) -> list[Path]:
+    nbs = sorted((project_root(root) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not nbs:
+        raise FileNotFoundError(f"{project_root(root) / 'notebooks'}: no numbered notebooks found")
+    return nbs
+
+
+def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", weights_dir: str = "weights",
+                  seed: int = 0, start: str | None = None, only: list[str] | None = None, root=None,
+                  log_output: bool = False) -> dict:
+    """Run every notebook (from `start`, e.g. "03") and return {notebook: seconds}.
+
+    Executed copies go to OUT/notebooks/. Raises NotebookFailed naming the notebook and cell.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    root = project_root(root)
+    out = Path(out_dir) if Path(out_dir).is_absolute() else root / out_dir
+    weights = Path(weights_dir) if Path(weights_dir).is_absolute() else root / weights_dir
+    data = str(Path(data_root).resolve()) if data_root else ""
+    nbs = list_notebooks(root)
+    if start:
+        nbs = [nb for nb in nbs if nb.name[:2] >= start[:2]]
+        if not nbs:
+            raise ValueError(f"--from {start}: no notebook numbered {start} or later")
+    if only:
+        nbs = [nb for nb in nbs if nb.name[:2] in {o[:2] for o in only}]
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    # The python3 kernel spec runs `python`; make that this interpreter.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    params = {"preset": preset, "data_root": data, "out_dir": str(out), "weights_dir": str(weights),
+              "seed": seed, "progress": False, "interactive": False}
+    times = {}
+    for nb in nbs:
+        dest = out / "notebooks" / nb.name
+        print(f"▶ {nb.name}", flush=True)
+        t0 = time.time()
+        try:
+            pm.execute_notebook(str(nb), str(dest), parameters=params, cwd=str(nb.parent), kernel_name="python3",
+                                progress_bar=False, log_output=log_output)
+        except PapermillExecutionError as e:
+            raise NotebookFailed(nb.name, e.exec_count, f"{e.ename}: {e.evalue}", dest) from None
+        times[nb.stem] = round(time.time() - t0, 1)
+        print(f"  done in {times[nb.stem]:.1f}s → {dest}", flush=True)
+    times_path = out / "run_times.json"
+    previous = json.loads(times_path.read_text()) if times_path.exists() else {}
+    times_path.write_text(json.dumps({**previous, "preset": preset, **times}, indent=2))
+    return times

@@ -1,0 +1,65 @@
+"""Conditions end to end on tiny data: results files, weights, prerequisites, the r21d_mini variant."""
+import json
+import math
+
+import pytest
+
+from facelib import conditions as C
+from facelib.config import get_config
+
+
+def _read(paths, name):
+    return json.loads((paths.results_dir / f"{name}.json").read_text())
+
+
+def test_all_conditions_run_and_write_results(tiny_paths, smoke_cfg):
+    C.baseline(smoke_cfg, tiny_paths, progress=False)
+    C.korean_finetuned(smoke_cfg, tiny_paths, progress=False)
+    C.vcop(smoke_cfg, tiny_paths, progress=False)
+    C.vcop_downstream(smoke_cfg, tiny_paths, progress=False)
+    C.multitrain(smoke_cfg, tiny_paths, progress=False)
+    for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain"):
+        ev = C.evaluate_condition(name, tiny_paths)
+        r = _read(tiny_paths, name)
+        assert r["data"] == "synthetic" and r["preset"] == "smoke" and r["seed"] == smoke_cfg.seed
+        assert (tiny_paths.root / r["weights"]).exists()
+        assert r["test"]["n"] == ev["test"]["n"] == 30
+        assert all(math.isfinite(r["test"][k]) for k in ("mae", "rmse", "r2", "ca3", "ca5"))
+        assert "torch" in r["versions"] and r["data_hash"]
+        model, cfg = C.load_model(name, tiny_paths)  # weights rebuild into the same architecture
+    v = _read(tiny_paths, "vcop")["pretext"]
+    assert v["chance_top1"] == pytest.approx(1 / 24) and 0 <= v["top1"] <= 1
+
+
+def test_missing_prerequisites_name_the_notebook(tiny_paths, smoke_cfg):
+    with pytest.raises(FileNotFoundError, match="run notebook 03_finetune_base_to_kor first"):
+        C.korean_finetuned(smoke_cfg, tiny_paths, progress=False)
+    with pytest.raises(FileNotFoundError, match="run notebook 01_ssl-preTextTask first"):
+        C.vcop_downstream(smoke_cfg, tiny_paths, progress=False)
+    with pytest.raises(FileNotFoundError, match="run notebook 05_multitrain first"):
+        C.evaluate_condition("multitrain", tiny_paths)
+
+
+def test_r21d_mini_variant_of_conditions_3_and_4(tiny_paths):
+    cfg = get_config("smoke", encoder="r21d_mini", tuples_per_identity=2, min_age_gap=2)
+    C.vcop(cfg, tiny_paths, progress=False)
+    run3 = C.vcop_downstream(cfg, tiny_paths, progress=False)
+    run4 = C.multitrain(cfg, tiny_paths, progress=False)
+    for name in ("vcop_downstream", "multitrain"):
+        ev = C.evaluate_condition(name, tiny_paths)
+        assert math.isfinite(ev["test"]["mae"])
+        assert _read(tiny_paths, name)["config"]["encoder"] == "r21d_mini"
+    assert type(run3.model).__name__ == "R21DRegressor"
+    assert type(run4.model.regressor).__name__ == "R21DRegressor"
+    # a shared2d downstream cannot start from r21d pretext weights
+    with pytest.raises(ValueError, match="encoder='r21d_mini'"):
+        C.vcop_downstream(get_config("smoke", tuples_per_identity=2, min_age_gap=2), tiny_paths, progress=False)
+
+
+def test_two_independent_encoders(tiny_paths, smoke_cfg):
+    from dataclasses import replace
+    cfg = replace(smoke_cfg, share_encoder=False)
+    run = C.multitrain(cfg, tiny_paths, progress=False)
+    assert run.model.order.backbone is not run.model.regressor.backbone
+    shared = C.build_multitrain(smoke_cfg)
+    assert shared.order.backbone is shared.regressor.backbone

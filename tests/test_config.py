@@ -1,0 +1,33 @@
+"""Presets and parameter validation."""
+import pytest
+
+from facelib.config import PRESETS, get_config
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_are_valid(preset):
+    cfg = get_config(preset)
+    assert cfg.preset == preset
+    assert cfg.korean_finetuned.backbone_lr_mult == pytest.approx(0.1)
+    assert cfg.vcop_downstream.backbone_lr_mult == pytest.approx(0.1)
+    assert cfg.korean_finetuned.loss == "weighted_l1"
+
+
+def test_overrides_reach_nested_fields():
+    cfg = get_config("demo", **{"vcop.epochs": 3}, baseline__lr=0.01, tuple_len=3)
+    assert cfg.vcop.epochs == 3 and cfg.baseline.lr == 0.01 and cfg.tuple_len == 3
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"preset": "huge"}, "preset='huge' is not one of 'smoke', 'demo', 'full'"),
+    ({"encoder": "vit"}, "encoder='vit' is not one of"),
+    ({"tuple_len": 1}, "tuple_len=1: must be between 2 and 5"),
+    ({"tuple_len": 7}, "tuple_len=7"),
+    ({"order_loss": "mse"}, "order_loss='mse'"),
+    ({"baseline.loss": "huber"}, "baseline.loss='huber'"),
+    ({"nonsense": 1}, "unknown config parameter 'nonsense'"),
+])
+def test_bad_parameters_fail_with_a_message(kwargs, match):
+    preset = kwargs.pop("preset", "smoke")
+    with pytest.raises(ValueError, match=match):
+        get_config(preset, **kwargs)

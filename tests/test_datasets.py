@@ -1,0 +1,85 @@
+"""Torch datasets: single faces and order tuples."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from facelib.data.datasets import (FaceDataset, OrderTupleDataset, eval_transform, longest_chains, permutations,
+                                   seed_worker, train_transform)
+from facelib.data.prepare import FaceCache
+
+
+def test_permutations_are_all_distinct_and_ordered():
+    p = permutations(4)
+    assert p.shape == (24, 4)
+    assert len({tuple(r) for r in p.tolist()}) == 24
+    assert p[0].tolist() == [0, 1, 2, 3] and p[-1].tolist() == [3, 2, 1, 0]
+
+
+def test_longest_chains():
+    ages = np.array([0, 1, 2, 5, 6, 10, 10, 13], float)
+    # gap 3: 0|1|2 → 5 → 10 → 13 (4); 5|6 → 10 → 13 (3); 10 → 13 (2)
+    assert longest_chains(ages, 3).tolist() == [4, 4, 4, 3, 3, 2, 2, 1]
+    # equal ages never chain, even with gap 0
+    assert longest_chains(np.array([4.0, 4.0, 4.0]), 0).tolist() == [1, 1, 1]
+
+
+def test_face_dataset_shapes(tiny_cache):
+    c = FaceCache(tiny_cache[0], "utkface")
+    ds = FaceDataset(c, "train", train_transform(32))
+    x, age = ds[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    assert age.item() == c.split("train")["age"].iloc[0]
+    stack, _ = FaceDataset(c, "train", train_transform(32), copies=4)[0]
+    assert stack.shape == (4, 3, 32, 32)
+    assert not torch.equal(stack[0], stack[1])  # independently augmented copies
+
+
+@pytest.mark.parametrize("t,gap", [(3, 2), (4, 3), (5, 1)])
+def test_tuples_are_ordered_with_gaps_and_labelled(tiny_cache, t, gap):
+    c = FaceCache(tiny_cache[0], "aihub")
+    ds = OrderTupleDataset(c, "pretext_train", t, gap, 5, eval_transform(32), fixed=True, seed=1)
+    perms = permutations(t)
+    labels = set()
+    ident = c.manifest.set_index("index")["identity"]
+    for i in range(len(ds)):
+        rows, ages, label = ds.sample(i, np.random.default_rng([1, i]))
+        assert len(set(ident[rows])) == 1                          # one person
+        assert np.all(np.diff(ages) >= max(gap, 1e-6))             # increasing, with the gap
+        photos, lab, shown_ages = ds[i]
+        assert photos.shape == (t, 3, 32, 32)
+        assert lab.item() == label
+        # perm[k] is the age rank of the photo shown at k
+        np.testing.assert_array_equal(shown_ages.numpy(), ages[perms[label].numpy()])
+        labels.add(label)
+    assert len(labels) > 1
+
+
+def test_fixed_tuples_repeat_and_random_ones_vary(tiny_cache):
+    c = FaceCache(tiny_cache[0], "aihub")
+    fixed = OrderTupleDataset(c, "pretext_val", 4, 2, 3, eval_transform(32), fixed=True)
+    assert torch.equal(fixed[1][0], fixed[1][0])
+    rand = OrderTupleDataset(c, "pretext_train", 4, 2, 3, eval_transform(32))
+    torch.manual_seed(0)
+    draws = {tuple(rand.sample(0)[0]) + (rand.sample(0)[2],) for _ in range(10)}
+    assert len(draws) > 1
+
+
+def test_impossible_gap_is_a_clear_error(tiny_cache):
+    c = FaceCache(tiny_cache[0], "aihub")
+    with pytest.raises(ValueError, match=r"min_age_gap=40.*no identity"):
+        OrderTupleDataset(c, "pretext_train", 4, 40, 3, eval_transform(32))
+
+
+def test_datasets_work_with_loader_workers(tiny_cache):
+    c = FaceCache(tiny_cache[0], "aihub")
+    ds = OrderTupleDataset(c, "pretext_train", 3, 2, 4, train_transform(32))
+    loader = DataLoader(ds, batch_size=4, num_workers=2, worker_init_fn=seed_worker)
+    n = 0
+    for photos, label, ages in loader:
+        assert photos.shape[1:] == (3, 3, 32, 32)
+        assert label.max() < math.factorial(3)
+        n += len(label)
+    assert n == len(ds)

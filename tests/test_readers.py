@@ -1,0 +1,122 @@
+"""Readers on small hand-made folders holding every documented quirk."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facelib.data.readers import read_aihub, read_megaage, read_utkface
+from facelib.data.records import DatasetLayoutError
+from facelib.data.synth import AIHUB_IMAGE_DIR, AIHUB_LABEL_DIR
+
+
+def _img(path, size=(64, 80)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), 128, np.uint8)).save(path)
+
+
+def test_utkface_reads_aligned_and_wild_and_counts_malformed(tmp_path):
+    root = tmp_path / "utkface"
+    _img(root / "25_0_2_20170116174525125.jpg.chip.jpg")
+    _img(root / "1_1_0_20170109142408075.jpg.chip.jpg")
+    _img(root / "part1" / "70_0_1_20170110120000000.jpg")
+    _img(root / "61_1_20170109142408075.jpg.chip.jpg")     # no race
+    _img(root / "53__0_20170116184028385.jpg.chip.jpg")    # empty field
+    _img(root / "130_0_0_20170116184028385.jpg.chip.jpg")  # beyond 116
+    records, report = read_utkface(root)
+    assert sorted(r.age for r in records) == [1, 25, 70]
+    assert {r.aligned for r in records if r.age in (1, 25)} == {True}
+    assert [r.aligned for r in records if r.age == 70] == [False]
+    assert report.found == 6 and report.kept == 3
+    assert report.skipped == {"malformed_name": 2, "age_out_of_range": 1}
+    assert "61_1_20170109142408075.jpg.chip.jpg" in report.examples["malformed_name"]
+    gender = {r.age: r.gender for r in records}
+    assert gender == {1: 1, 25: 0, 70: 0}
+
+
+def test_utkface_missing_folder_names_it(tmp_path):
+    with pytest.raises(DatasetLayoutError, match="utkface.*folder not found"):
+        read_utkface(tmp_path / "utkface")
+
+
+def _megaage(tmp_path, names, ages):
+    root = tmp_path / "megaage_asian"
+    (root / "list").mkdir(parents=True)
+    for split in ("train", "test"):
+        (root / "list" / f"{split}_name.txt").write_text("".join(f"{n}\n" for n in names[split]))
+        (root / "list" / f"{split}_age.txt").write_text("".join(f"{a}\n" for a in ages[split]))
+    return root
+
+
+def test_megaage_pairs_lines_and_skips_missing_images(tmp_path):
+    root = _megaage(tmp_path, {"train": ["1.jpg", "2.jpg"], "test": ["1.jpg", "2.jpg", "3.jpg"]},
+                    {"train": [20, 31], "test": [5, "x", 40]})
+    for p in ("train/1.jpg", "train/2.jpg", "test/1.jpg", "test/2.jpg"):
+        _img(root / p)
+    records, report = read_megaage(root)
+    assert [(r.source_split, r.age) for r in records] == [("train", 20), ("train", 31), ("test", 5)]
+    assert report.found == 5
+    assert report.skipped == {"bad_age": 1, "image_missing": 1}
+
+
+def test_megaage_list_length_mismatch_names_both_files(tmp_path):
+    root = _megaage(tmp_path, {"train": ["1.jpg", "2.jpg"], "test": []}, {"train": [20], "test": []})
+    with pytest.raises(DatasetLayoutError, match=r"train_name.txt has 2 names but .*train_age.txt has 1"):
+        read_megaage(root)
+
+
+def _aihub_pair(root, stem, label=None, image=True, split="Training", pid=1, size=(200, 240)):
+    s_img, s_lbl = ("TS", "TL") if split == "Training" else ("VS", "VL")
+    if image:
+        _img(root / split / AIHUB_IMAGE_DIR / f"{s_img}_{pid:04d}" / f"{stem}.png", size)
+    if label is not None:
+        p = root / split / AIHUB_LABEL_DIR / f"{s_lbl}_{pid:04d}" / f"{stem}.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(label if isinstance(label, str) else json.dumps(label, ensure_ascii=False))
+
+
+def _label(stem, age, birth=1992, gender="male", box=(50, 60, 80, 90), device="film"):
+    return {"filename": stem, "id": 1, "birth": birth, "age_now": 31, "age_past": age, "format": "png",
+            "width": 200, "height": 240, "device": device, "gender": gender,
+            "annotation": [{"box": dict(zip("xywh", box)),
+                            "landmark": [[90, 110], [75, 95], [105, 95], [80, 130], [100, 130]]}]}
+
+
+def test_aihub_every_quirk_is_counted(tmp_path):
+    root = tmp_path / "aihub"
+    ok = "0001_1992_06_00000020_M"
+    _aihub_pair(root, ok, _label(ok, 6))
+    _aihub_pair(root, "0001_1992_07_00000021_M")                                       # no label
+    _aihub_pair(root, "0001_1992_08_00000022_M", _label("x", 8), image=False)         # no image
+    _aihub_pair(root, "0001_1992_09_00000023_M", _label("x", 12))                     # age mismatch
+    _aihub_pair(root, "0001_1992_40_00000024_M", _label("x", 40))                     # 2032: future
+    nobox = _label("x", 10)
+    nobox["annotation"] = []
+    _aihub_pair(root, "0001_1992_10_00000025_M", nobox)
+    _aihub_pair(root, "0001_1992_11_00000026_M", _label("x", 11, box=(300, 10, 40, 40)))  # wholly outside
+    _aihub_pair(root, "0001_1992_12_00000027_M", _label("x", 12, box=(-20, 60, 80, 90)))  # partly outside
+    _aihub_pair(root, "0001_1992_13_00000028_F", _label("x", 13))                      # letter F, gender male
+    _aihub_pair(root, "0001_1992_14_00000029_M", "{not json")
+    _aihub_pair(root, "0002_1980_30_00000030_F", _label("x", 30, birth=1980, gender="female"), split="Validation",
+                pid=2)
+    records, report = read_aihub(root)
+    assert report.found == 11
+    assert report.skipped == {"image_without_label": 1, "label_without_image": 1, "age_mismatch": 1,
+                              "future_capture_year": 1, "no_box": 1, "box_outside_image": 1,
+                              "unreadable_label": 1}
+    assert report.notes == {"box_clipped": 1, "filename_letter_disagrees_with_gender": 1}
+    assert report.kept == len(records) == 4
+    by_age = {r.age: r for r in records}
+    assert by_age[12].box == (0.0, 60.0, 60.0, 150.0)               # clipped to the image
+    assert by_age[13].gender == 0                                   # `gender` wins over the letter
+    assert by_age[30].source_split == "Validation" and by_age[30].identity == "aihub:2"
+    r = by_age[6]
+    assert r.year == 1998 and r.device == "film"
+    # landmarks reordered from (nose, left eye, right eye, mouth l, mouth r) to eyes first
+    np.testing.assert_array_equal(r.landmarks[:3], [[75, 95], [105, 95], [90, 110]])
+
+
+def test_aihub_empty_folder_raises(tmp_path):
+    (tmp_path / "aihub" / "Training").mkdir(parents=True)
+    with pytest.raises(DatasetLayoutError, match="no images or labels"):
+        read_aihub(tmp_path / "aihub")
