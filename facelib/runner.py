@@ -11,10 +11,13 @@ from .paths import project_root
 
 
 class NotebookFailed(RuntimeError):
-    def __init__(self, notebook: str, cell: int | None, error: str, output: Path):
-        self.notebook, self.cell, self.error, self.output = notebook, cell, error, output
-        where = f"cell {cell}" if cell is not None else "a cell"
-        super().__init__(f"{notebook} failed in {where}: {error}\n  partial output kept at {output}")
+    """cell: the execution count of the failing cell, as `In [n]` in the executed copy."""
+
+    def __init__(self, notebook: str, cell: int | None, error: str, output: Path, source: str = ""):
+        self.notebook, self.cell, self.error, self.output, self.source = notebook, cell, error, output, source
+        where = f"cell In [{cell}]" if cell is not None else "a cell"
+        code = f"\n  the cell begins: {source}" if source else ""
+        super().__init__(f"{notebook} failed in {where}: {error}{code}\n  partial output kept at {output}")
 
 
 def list_notebooks(root=None) -> list[Path]:
@@ -59,7 +62,15 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
             pm.execute_notebook(str(nb), str(dest), parameters=params, cwd=str(nb.parent), kernel_name="python3",
                                 progress_bar=False, log_output=log_output)
         except PapermillExecutionError as e:
-            raise NotebookFailed(nb.name, e.exec_count, f"{e.ename}: {e.evalue}", dest) from None
+            source = ""
+            try:
+                import nbformat
+                cells = nbformat.read(dest, as_version=4).cells
+                failed = next(c for c in cells if c.get("execution_count") == e.exec_count)
+                source = failed.source.strip().splitlines()[0]
+            except Exception:  # the report is still useful without the source line
+                pass
+            raise NotebookFailed(nb.name, e.exec_count, f"{e.ename}: {e.evalue}", dest, source) from None
         times[nb.stem] = round(time.time() - t0, 1)
         print(f"  done in {times[nb.stem]:.1f}s → {dest}", flush=True)
     times_path = out / "run_times.json"

@@ -1,0 +1,83 @@
+"""The notebook runner: the smoke run of every notebook, the summary contract, failure reports."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from facelib.runner import NotebookFailed, list_notebooks, run_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["00_prepare-data", "01_ssl-preTextTask", "02_ssl-regression", "03_finetune_base_to_kor",
+             "04_basemodel-eval", "05_multitrain", "06_eval-all"]
+
+
+def test_notebooks_are_committed_clean():
+    names = [p.stem for p in list_notebooks(ROOT)]
+    assert names == NOTEBOOKS
+    for p in list_notebooks(ROOT):
+        nb = nbformat.read(p, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, p.name
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{p.name} has outputs"
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert "def fit" not in code and "class " not in code, f"{p.name} defines logic that belongs in facelib"
+
+
+@pytest.mark.slow
+def test_smoke_run_executes_every_notebook(tmp_path):
+    out, weights = tmp_path / "outputs", tmp_path / "weights"
+    proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--out", str(out),
+                           "--weights", str(weights)], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in NOTEBOOKS:
+        assert (out / "notebooks" / f"{name}.ipynb").exists()
+    summary = json.loads((out / "results" / "summary.json").read_text())
+    assert summary["preset"] == "smoke" and summary["data"] == "synthetic"
+    assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
+    for metrics in [*summary["conditions"].values(), summary["reference"]["mean_predictor"]]:
+        assert {"mae", "rmse", "r2", "ca3", "ca5", "n"} <= set(metrics)
+        assert all(math.isfinite(metrics[k]) for k in ("mae", "rmse", "ca3", "ca5")) and metrics["n"] > 0
+    assert set(summary["pretext"]) == {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"}
+    assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
+    csv = (out / "results" / "summary.csv").read_text().splitlines()
+    assert csv[0].startswith("condition,mae") and len(csv) == 6
+    assert (out / "figures" / "06_mae_ca5.png").stat().st_size > 1000
+    for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
+        assert (weights / f"{name}.pt").exists()
+        assert list((out / "runs" / name).glob("events.out.tfevents.*")), f"no TensorBoard events for {name}"
+
+
+def _project_with(tmp_path, cells):
+    (tmp_path / "facelib").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    params = nbformat.v4.new_code_cell('preset = "demo"')
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, *[nbformat.v4.new_code_cell(c) for c in cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "00_fine.ipynb")
+    bad = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("x = 1"),
+                                          nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")])
+    bad.metadata = nb.metadata
+    nbformat.write(bad, tmp_path / "notebooks" / "01_broken.ipynb")
+    nbformat.write(nb, tmp_path / "notebooks" / "02_never.ipynb")
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
+    _project_with(tmp_path, ["y = 2"])
+    with pytest.raises(NotebookFailed) as e:
+        run_notebooks("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w"), root=tmp_path)
+    assert e.value.notebook == "01_broken.ipynb"
+    # In [4]: the parameters cell, papermill's injected parameters, x = 1, then the raise
+    assert e.value.cell == 4 and "broken on purpose" in e.value.error
+    assert e.value.source == "raise ValueError('broken on purpose')"
+    assert (tmp_path / "out" / "notebooks" / "01_broken.ipynb").exists()       # partial output kept
+    assert not (tmp_path / "out" / "notebooks" / "02_never.ipynb").exists()    # stopped there
+    # --from skips the notebooks before it
+    times = run_notebooks("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w"),
+                          root=tmp_path, start="02")
+    assert list(times) == ["02_never"]
