@@ -46,6 +46,19 @@ def _run(a):
     return 0
 
 
+def _predict(a):
+    from .paths import get_paths
+    from .predict import predict
+    try:
+        preds = predict(a.photos, get_paths(weights_dir=a.weights), detect=not a.whole_image)
+    except FileNotFoundError as e:
+        print(f"✗ {e}", file=sys.stderr)
+        return 1
+    for p in preds:
+        print(p.describe())
+    return 0 if all(not p.error for p in preds) else 2
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="facelib", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -74,6 +87,12 @@ def main(argv=None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--from", dest="start", default=None, help="start at this notebook number, e.g. 03")
     s.set_defaults(fn=_run)
+
+    s = sub.add_parser("predict", help="detect faces in photos and predict their age with every trained condition")
+    s.add_argument("photos", nargs="+")
+    s.add_argument("--weights", default="weights")
+    s.add_argument("--whole-image", action="store_true", help="the photo is already a cropped face: no detection")
+    s.set_defaults(fn=_predict)
 
     a = p.parse_args(argv)
     return a.fn(a) or 0

@@ -39,3 +39,18 @@ def tiny_paths(tiny_data, tiny_cache, tmp_path):
 @pytest.fixture
 def smoke_cfg():
     return get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+
+
+@pytest.fixture(scope="session")
+def trained_paths(tiny_data, tiny_cache, tmp_path_factory):
+    """Every condition trained (smoke preset, 1 epoch) and evaluated once per session."""
+    from facelib import conditions as C
+    root = tmp_path_factory.mktemp("trained")
+    paths = Paths(root=root, data_root=tiny_data, cache_dir=tiny_cache[0], weights_dir=root / "weights",
+                  out_dir=root / "outputs", synthetic=True)
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+    for run in (C.baseline, C.korean_finetuned, C.vcop, C.vcop_downstream, C.multitrain):
+        run(cfg, paths, progress=False)
+    for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain"):
+        C.evaluate_condition(name, paths)
+    return paths

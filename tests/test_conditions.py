@@ -12,22 +12,18 @@ def _read(paths, name):
     return json.loads((paths.results_dir / f"{name}.json").read_text())
 
 
-def test_all_conditions_run_and_write_results(tiny_paths, smoke_cfg):
-    C.baseline(smoke_cfg, tiny_paths, progress=False)
-    C.korean_finetuned(smoke_cfg, tiny_paths, progress=False)
-    C.vcop(smoke_cfg, tiny_paths, progress=False)
-    C.vcop_downstream(smoke_cfg, tiny_paths, progress=False)
-    C.multitrain(smoke_cfg, tiny_paths, progress=False)
+def test_all_conditions_run_and_write_results(trained_paths, smoke_cfg):
+    paths = trained_paths
     for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain"):
-        ev = C.evaluate_condition(name, tiny_paths)
-        r = _read(tiny_paths, name)
+        r = _read(paths, name)
         assert r["data"] == "synthetic" and r["preset"] == "smoke" and r["seed"] == smoke_cfg.seed
-        assert (tiny_paths.root / r["weights"]).exists()
-        assert r["test"]["n"] == ev["test"]["n"] == 30
+        assert (paths.root / r["weights"]).exists()
+        assert r["test"]["n"] == 30 and r["mean_predictor"]["n"] == 30
         assert all(math.isfinite(r["test"][k]) for k in ("mae", "rmse", "r2", "ca3", "ca5"))
         assert "torch" in r["versions"] and r["data_hash"]
-        model, cfg = C.load_model(name, tiny_paths)  # weights rebuild into the same architecture
-    v = _read(tiny_paths, "vcop")["pretext"]
+        assert r["mean_predictor"]["predicts"] == pytest.approx(r["train"]["mean_age"])
+        model, cfg = C.load_model(name, paths)  # weights rebuild into the same architecture
+    v = _read(paths, "vcop")["pretext"]
     assert v["chance_top1"] == pytest.approx(1 / 24) and 0 <= v["top1"] <= 1
 
 

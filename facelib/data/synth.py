@@ -209,6 +209,9 @@ def render_face(p: Person, age: float, rng: np.random.Generator, size: int):
     for sx in (-1, 1):
         x = fx + sx * ex
         eyes.append((x, eye_y))
+        # shaded eye sockets: the dark-eyes / bright-cheeks pattern of a real face
+        d.ellipse([x - eye_r * 1.7, eye_y - eye_r * 1.25, x + eye_r * 1.7, eye_y + eye_r * 1.05],
+                  fill=_rgb(skin * 0.72, 150))
         # brows
         by = eye_y - eye_r * (1.5 + 0.2 * g) + hh * 0.02 * old
         d.line([x - eye_r * 1.2, by + sx * 0, x + eye_r * 1.2, by - eye_r * 0.15],
@@ -494,3 +497,19 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
 def _run_job(job):
     kind, args = job
     return {"utk": _utk_one, "mega": _megaage_one, "aihub": _aihub_person}[kind](args)
+
+
+def compose_photo(path, seed: int = 0, age: float = 35, population: str = "asian", canvas=(480, 360),
+                  face_size: int = 160, centre=(320, 190)) -> dict:
+    """Write one photo: a generated face pasted at `centre` into a larger background.
+
+    Returns {"path", "age", "box"} with the true face box (x0, y0, x1, y1). For trying
+    `facelib predict` and for its tests; drawn faces are found by OpenCV's cascades
+    less reliably than real ones.
+    """
+    rng = np.random.default_rng([seed, 9])
+    p = sample_person(rng, population)
+    img, _, box = _photo(p, age, rng, canvas, face_size, centre)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return {"path": str(path), "age": age, "box": tuple(float(v) for v in box)}
