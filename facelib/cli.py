@@ -59,6 +59,20 @@ def _predict(a):
     return 0 if all(not p.error for p in preds) else 2
 
 
+def _bench(a):
+    from .bench import format_bench, run_bench
+    from .config import get_config
+    from .data import ensure_data, prepare
+    from .paths import get_paths
+    cfg = get_config("demo")
+    paths = get_paths("demo", a.data_root or "", a.out)
+    ensure_data(paths, cfg)
+    prepare(paths.data_root, paths.cache_dir, cfg.image_size, cfg.crop_margin, cfg.seed, progress=False)
+    result = run_bench(paths.cache_dir, paths.data_root, paths.out_dir, cfg.image_size, a.device, quick=a.quick)
+    print(format_bench(result))
+    print(f"written to {paths.out_dir / 'bench.json'}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="facelib", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -93,6 +107,13 @@ def main(argv=None) -> int:
     s.add_argument("--weights", default="weights")
     s.add_argument("--whole-image", action="store_true", help="the photo is already a cropped face: no detection")
     s.set_defaults(fn=_predict)
+
+    s = sub.add_parser("bench", help="speed and memory figures (data path, training steps, order loss, memory)")
+    s.add_argument("--data-root", default="", help="default: the synthetic demo data (generated if missing)")
+    s.add_argument("--out", default="outputs")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--quick", action="store_true", help="fewer items and no 224 px models on a CPU")
+    s.set_defaults(fn=_bench)
 
     a = p.parse_args(argv)
     return a.fn(a) or 0

@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .config import Config, config_from_dict
-from .data.datasets import (FaceDataset, OrderTupleDataset, eval_transform, permutations, seed_worker,
-                            train_transform)
+from .data.augment import BatchAugment
+from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker
 from .data.prepare import FaceCache
 from .metrics import mean_predictor_metrics, order_metrics, regression_metrics
 from .models import (AgeRegressor, KoreanHead, R21DMini, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
@@ -30,7 +30,7 @@ from .models import (AgeRegressor, KoreanHead, R21DMini, R21DOrderModel, R21DReg
 from .paths import Paths
 from .results import versions, write_result
 from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, fit, load_checkpoint,
-                    predict, predict_order, resolve_device, save_atomic)
+                    predict, predict_order, resolve_device, save_atomic, seed_everything)
 
 PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
                          "vcop": "01_ssl-preTextTask", "vcop_downstream": "02_ssl-regression",
@@ -112,8 +112,14 @@ def build_model(name: str, cfg: Config) -> nn.Module:
     raise ValueError(f"unknown run {name!r}")
 
 
+def check_name(name: str) -> str:
+    if name not in PREREQUISITE_NOTEBOOK:
+        raise ValueError(f"condition={name!r} is not one of {', '.join(map(repr, PREREQUISITE_NOTEBOOK))}")
+    return name
+
+
 def weights_path(paths: Paths, name: str) -> Path:
-    return paths.weights_dir / f"{name}.pt"
+    return paths.weights_dir / f"{check_name(name)}.pt"
 
 
 def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config]:
@@ -139,16 +145,16 @@ def _loader(ds, batch_size, shuffle, cfg: Config):
 
 
 def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1):
-    tr = FaceDataset(cache, train_split, train_transform(cfg.image_size), copies)
-    va = FaceDataset(cache, val_split, eval_transform(cfg.image_size), copies)
+    tr = FaceDataset(cache, train_split, copies)
+    va = FaceDataset(cache, val_split, copies)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg), tr.ages
 
 
 def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int):
-    mk = lambda split, tf, fixed: OrderTupleDataset(  # noqa: E731
-        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, tf, fixed=fixed, seed=cfg.seed)
-    tr = mk(train_split, train_transform(cfg.image_size), False)
-    va = mk(val_split, eval_transform(cfg.image_size), True)
+    mk = lambda split, fixed: OrderTupleDataset(  # noqa: E731
+        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.seed)
+    tr = mk(train_split, False)
+    va = mk(val_split, True)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg)
 
 
@@ -184,7 +190,7 @@ def _regression_run(name, cfg, paths, model, cache, train_split, val_split, grou
                     max_epochs=None):
     tc = getattr(cfg, name)
     tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies)
-    res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss), tr, va, groups, progress,
+    res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
                       max_epochs=max_epochs)
     pred, true = predict(model, va, cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
@@ -201,6 +207,7 @@ def _regression_run(name, cfg, paths, model, cache, train_split, val_split, grou
 
 def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 1: backbone + simple head trained on UTKFace train (validated on UTKFace val)."""
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     cache = FaceCache(paths.cache_dir, "utkface")
     model = build_regressor(cfg)
     set_output_bias(model.head, float(cache.split("train")["age"].mean()))
@@ -212,6 +219,7 @@ def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) 
 def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 2: the baseline's backbone (head re-initialised, deeper), backbone LR = 0.1 x head LR,
     age-weighted L1, on AIHub finetune-train."""
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base = load_checkpoint(_require(paths, "baseline"))
     cache = FaceCache(paths.cache_dir, "aihub")
     model = build_regressor(cfg, head="korean")
@@ -229,12 +237,13 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
 
     Order metrics are measured on tuples of the finetune-val identities, which the
     pretext model never sees (pretext-val picks its best epoch)."""
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     cache = FaceCache(paths.cache_dir, "aihub")
     tc = cfg.vcop
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
     perms = permutations(cfg.tuple_len)
-    task = OrderTask(perms, tc.loss, cfg.soft_temperature)
+    task = OrderTask(perms, tc.loss, cfg.soft_temperature, BatchAugment())
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, max_epochs=max_epochs)
     _, test = tuple_loaders(cfg, cache, "pretext_train", "finetune_val", tc.batch_size)
@@ -254,6 +263,7 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
 def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 3: the order-pretrained encoder + regression head on AIHub finetune-train,
     encoder LR = 0.1 x head LR, early stopping off during warmup."""
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     pre = load_checkpoint(_require(paths, "vcop"))
     pre_cfg = config_from_dict(pre["config"])
     if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
@@ -276,6 +286,7 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
 def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 4: every step computes λ·age loss (finetune-train faces) + (1 − λ)·order loss
     (pretext-train tuples); one shared encoder with two heads, or two independent encoders."""
+    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     cache = FaceCache(paths.cache_dir, "aihub")
     tc = cfg.multitrain
     model = build_multitrain(cfg)
@@ -286,7 +297,8 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
     perms = permutations(cfg.tuple_len)
-    task = MultiTask(OrderTask(perms, "ce"), RegressionTask(tc.loss), cfg.multitrain_lambda)
+    task = MultiTask(OrderTask(perms, "ce", augment=BatchAugment()), RegressionTask(tc.loss, BatchAugment()),
+                     cfg.multitrain_lambda)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     res, wpath = _run("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
                       groups, progress, max_epochs=max_epochs)
@@ -311,12 +323,13 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     """Test metrics of a condition on the MegaAge-Asian test split, beside a mean-age predictor
     fitted on the condition's own training labels. Saves predictions and updates the results file."""
     import json
+    check_name(name)
     if model is None:
         model, cfg = load_model(name, paths)
     regressor = model.regressor if isinstance(model, MultitrainModel) else model
     cache = FaceCache(paths.cache_dir, "megaage_asian")
     rows = cache.split("test")
-    ds = FaceDataset(cache, "test", eval_transform(cfg.image_size))
+    ds = FaceDataset(cache, "test")
     pred, true = predict(regressor, _loader(ds, 128, False, cfg), device, cfg.amp)
     result_path = paths.results_dir / f"{name}.json"
     if not result_path.exists():

@@ -68,16 +68,16 @@ def age_histograms(caches: dict, save=None):
 
 def show_tuple(dataset, index: int = 0, save=None):
     """One order tuple: top row in true (age) order, bottom row as shown to the model."""
-    from .data.datasets import denormalize
     photos, label, ages = dataset[index]
+    photos = photos.permute(0, 2, 3, 1).numpy()
     perm = dataset.perms[int(label)].numpy()
     t = len(perm)
     fig, axes = plt.subplots(2, t, figsize=(1.6 * t, 3.6))
     for k in range(t):
         true_pos = int(np.where(perm == k)[0][0])  # the shown position holding age rank k
-        axes[0, k].imshow(denormalize(photos[true_pos]))
+        axes[0, k].imshow(photos[true_pos])
         axes[0, k].set_title(f"rank {k}: {ages[true_pos]:.0f} y", fontsize=8)
-        axes[1, k].imshow(denormalize(photos[k]))
+        axes[1, k].imshow(photos[k])
         axes[1, k].set_title(f"shown {k}: rank {perm[k]}", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .config import CONDITIONS
-from .data.datasets import eval_transform, to_tensor
+from .data.augment import normalize_batch
+from .data.datasets import to_tensor
 from .data.prepare import crop_face
 from .data.records import FaceRecord
 
@@ -116,7 +117,7 @@ def predict_faces(img: np.ndarray, boxes, models: dict, aligned: bool = False) -
         for name, (model, cfg) in models.items():
             rec = FaceRecord(path=Path(""), age=0, identity="", box=None if aligned else box, aligned=aligned)
             face = crop_face(pil, rec, cfg.image_size, HAAR_MARGIN)
-            x = eval_transform(cfg.image_size)(to_tensor(face))[None]
+            x = normalize_batch(to_tensor(face)[None])
             ages[name] = float(model.eval()(x)[0])
         out.append(ages)
     return out
@@ -161,5 +162,10 @@ def draw_predictions(photo, preds: list[FacePrediction]) -> Image.Image:
             continue
         d.rectangle(p.box, outline=(255, 40, 40), width=max(2, img.width // 200))
         text = "\n".join(f"{c}: {a:.0f}" for c, a in p.ages.items())
-        d.multiline_text((p.box[0], p.box[3] + 3), text, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
+        try:
+            font = ImageFont.load_default(size=max(11, img.height // 24))
+        except TypeError:  # Pillow < 10.1 has one fixed-size default font
+            font = ImageFont.load_default()
+        d.multiline_text((p.box[0], p.box[3] + 3), text, fill=(255, 255, 255), font=font, stroke_width=2,
+                         stroke_fill=(0, 0, 0))
     return img

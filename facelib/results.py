@@ -83,7 +83,7 @@ def summarize(results: dict) -> dict:
 def summary_table(summary: dict) -> pd.DataFrame:
     rows = {c: m for c, m in summary["conditions"].items()}
     rows["mean_predictor"] = {k: v for k, v in summary["reference"]["mean_predictor"].items() if k in REGRESSION_KEYS}
-    return pd.DataFrame(rows).T[list(REGRESSION_KEYS)]
+    return pd.DataFrame(rows).T[list(REGRESSION_KEYS)].astype({"n": int})
 
 
 def write_summary(results_dir) -> dict:

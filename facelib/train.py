@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import losses as L
+from .data.augment import normalize_batch
 from .models.order import scores_to_perm_logits
 
 
@@ -50,6 +51,15 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast("cuda", dtype=dtype)
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """channels_last for the 2D convolutions only: `Module.to(memory_format=...)` raises on
+    the 5D weights of r21d_mini's 3D convolutions."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.to(memory_format=torch.channels_last)
+    return model
+
+
 def to_device(batch, device):
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -60,16 +70,24 @@ def to_device(batch, device):
 
 # ---------------------------------------------------------------- tasks
 
+def model_input(x: torch.Tensor, augment=None, training: bool = False) -> torch.Tensor:
+    """uint8 images → normalised floats, augmented per image when training; float
+    inputs pass through unchanged."""
+    if x.dtype != torch.uint8:
+        return x
+    return augment(x) if training and augment is not None else normalize_batch(x)
+
+
 class RegressionTask:
-    """batch (x, age) → loss; reports loss and MAE."""
+    """batch (x, age) → loss; reports loss and MAE. `augment` runs on each training batch."""
     monitor = "mae"
 
-    def __init__(self, loss: str = "l1"):
-        self.loss_name, self.loss_fn = loss, L.AGE_LOSSES[loss]
+    def __init__(self, loss: str = "l1", augment=None):
+        self.loss_name, self.loss_fn, self.augment = loss, L.AGE_LOSSES[loss], augment
 
     def __call__(self, model, batch):
         x, age = batch
-        pred = model(x).float()
+        pred = model(model_input(x, self.augment, model.training)).float()
         loss = self.loss_fn(pred, age)
         return loss, {"loss": loss.detach(), "mae": (pred.detach() - age).abs().mean()}
 
@@ -78,8 +96,8 @@ class OrderTask:
     """batch (tuples, label, ages) → permutation loss and/or pairwise ranking loss."""
     monitor = "loss"
 
-    def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 1.0):
-        self.perms = perms
+    def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 1.0, augment=None):
+        self.perms, self.augment = perms, augment
         self.loss_name = loss
         self.soft = L.SoftPermutationLoss(perms, temperature) if loss == "soft" else None
 
@@ -90,7 +108,7 @@ class OrderTask:
 
     def __call__(self, model, batch):
         x, label, ages = batch
-        out = model(x)
+        out = model(model_input(x, self.augment, model.training))
         loss = 0.0
         if "logits" in out:
             logits = out["logits"].float()
@@ -206,7 +224,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     cfg_dict = {"train": asdict(train_cfg), "config": config or {}, "seed": seed}
     model.to(device)
     if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+        channels_last(model)
 
     steps = train_cfg.steps_per_epoch or len(train_loader)
     opt = torch.optim.AdamW(param_groups, weight_decay=train_cfg.weight_decay)
@@ -348,7 +366,7 @@ def predict(model, loader, device="auto", amp=True) -> tuple[np.ndarray, np.ndar
     preds, ages = [], []
     for x, age in loader:
         with autocast(device, amp):
-            preds.append(model(x.to(device)).float().cpu())
+            preds.append(model(model_input(x.to(device))).float().cpu())
         ages.append(age)
     return torch.cat(preds).numpy(), torch.cat(ages).numpy()
 
@@ -361,7 +379,7 @@ def predict_order(model, task: OrderTask, loader, device="auto", amp=True):
     logits, labels, ages = [], [], []
     for x, label, age in loader:
         with autocast(device, amp):
-            logits.append(task.logits(model(x.to(device))).float().cpu())
+            logits.append(task.logits(model(model_input(x.to(device)))).float().cpu())
         labels.append(label)
         ages.append(age)
     return torch.cat(logits).numpy(), torch.cat(labels).numpy(), torch.cat(ages).numpy()

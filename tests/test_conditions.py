@@ -59,3 +59,8 @@ def test_two_independent_encoders(tiny_paths, smoke_cfg):
     assert run.model.order.backbone is not run.model.regressor.backbone
     shared = C.build_multitrain(smoke_cfg)
     assert shared.order.backbone is shared.regressor.backbone
+
+
+def test_unknown_condition_is_a_clear_error(tiny_paths):
+    with pytest.raises(ValueError, match="condition='basline' is not one of 'baseline'"):
+        C.evaluate_condition("basline", tiny_paths)

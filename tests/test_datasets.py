@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from facelib.data.datasets import (FaceDataset, OrderTupleDataset, eval_transform, longest_chains, permutations,
-                                   seed_worker, train_transform)
+from facelib.data.augment import BatchAugment, normalize_batch
+from facelib.data.datasets import FaceDataset, OrderTupleDataset, longest_chains, permutations, seed_worker
 from facelib.data.prepare import FaceCache
 
 
@@ -28,19 +28,21 @@ def test_longest_chains():
 
 def test_face_dataset_shapes(tiny_cache):
     c = FaceCache(tiny_cache[0], "utkface")
-    ds = FaceDataset(c, "train", train_transform(32))
+    ds = FaceDataset(c, "train")
     x, age = ds[0]
-    assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    assert x.shape == (3, 32, 32) and x.dtype == torch.uint8
+    np.testing.assert_array_equal(x.permute(1, 2, 0).numpy(), c.images[ds.rows[0]])
     assert age.item() == c.split("train")["age"].iloc[0]
-    stack, _ = FaceDataset(c, "train", train_transform(32), copies=4)[0]
+    stack, _ = FaceDataset(c, "train", copies=4)[0]
     assert stack.shape == (4, 3, 32, 32)
-    assert not torch.equal(stack[0], stack[1])  # independently augmented copies
+    aug = BatchAugment()(stack[None])
+    assert aug.shape == (1, 4, 3, 32, 32) and not torch.equal(aug[0, 0], aug[0, 1])  # copies differ
 
 
 @pytest.mark.parametrize("t,gap", [(3, 2), (4, 3), (5, 1)])
 def test_tuples_are_ordered_with_gaps_and_labelled(tiny_cache, t, gap):
     c = FaceCache(tiny_cache[0], "aihub")
-    ds = OrderTupleDataset(c, "pretext_train", t, gap, 5, eval_transform(32), fixed=True, seed=1)
+    ds = OrderTupleDataset(c, "pretext_train", t, gap, 5, fixed=True, seed=1)
     perms = permutations(t)
     labels = set()
     ident = c.manifest.set_index("index")["identity"]
@@ -59,9 +61,9 @@ def test_tuples_are_ordered_with_gaps_and_labelled(tiny_cache, t, gap):
 
 def test_fixed_tuples_repeat_and_random_ones_vary(tiny_cache):
     c = FaceCache(tiny_cache[0], "aihub")
-    fixed = OrderTupleDataset(c, "pretext_val", 4, 2, 3, eval_transform(32), fixed=True)
+    fixed = OrderTupleDataset(c, "pretext_val", 4, 2, 3, fixed=True)
     assert torch.equal(fixed[1][0], fixed[1][0])
-    rand = OrderTupleDataset(c, "pretext_train", 4, 2, 3, eval_transform(32))
+    rand = OrderTupleDataset(c, "pretext_train", 4, 2, 3)
     torch.manual_seed(0)
     draws = {tuple(rand.sample(0)[0]) + (rand.sample(0)[2],) for _ in range(10)}
     assert len(draws) > 1
@@ -70,12 +72,12 @@ def test_fixed_tuples_repeat_and_random_ones_vary(tiny_cache):
 def test_impossible_gap_is_a_clear_error(tiny_cache):
     c = FaceCache(tiny_cache[0], "aihub")
     with pytest.raises(ValueError, match=r"min_age_gap=40.*no identity"):
-        OrderTupleDataset(c, "pretext_train", 4, 40, 3, eval_transform(32))
+        OrderTupleDataset(c, "pretext_train", 4, 40, 3)
 
 
 def test_datasets_work_with_loader_workers(tiny_cache):
     c = FaceCache(tiny_cache[0], "aihub")
-    ds = OrderTupleDataset(c, "pretext_train", 3, 2, 4, train_transform(32))
+    ds = OrderTupleDataset(c, "pretext_train", 3, 2, 4)
     loader = DataLoader(ds, batch_size=4, num_workers=2, worker_init_fn=seed_worker)
     n = 0
     for photos, label, ages in loader:
@@ -83,3 +85,21 @@ def test_datasets_work_with_loader_workers(tiny_cache):
         assert label.max() < math.factorial(3)
         n += len(label)
     assert n == len(ds)
+
+
+def test_batch_augment_is_per_image_and_keeps_the_face():
+    torch.manual_seed(0)
+    x = torch.randint(0, 255, (1, 3, 32, 32), dtype=torch.uint8).expand(16, -1, -1, -1).clone()
+    out = BatchAugment()(x)
+    assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32
+    flat = out.flatten(1)
+    assert len({tuple(r.round(decimals=4).tolist()[:20]) for r in flat}) == 16   # each image changed its own way
+    # with every change switched off, augmentation is plain normalisation
+    ident = BatchAugment(scale=(1, 1), ratio=(1, 1), flip=0, brightness=0, contrast=0, saturation=0, grayscale=0)
+    torch.testing.assert_close(ident(x), normalize_batch(x), atol=1e-4, rtol=0)
+    # greyscale leaves equal channels
+    grey = BatchAugment(grayscale=1.0)(x)
+    torch.testing.assert_close(grey[:, 0], grey[:, 1])
+    # a flip mirrors the image
+    flip = BatchAugment(scale=(1, 1), ratio=(1, 1), flip=1.0, brightness=0, contrast=0, saturation=0, grayscale=0)
+    torch.testing.assert_close(flip(x), normalize_batch(x).flip(-1), atol=1e-4, rtol=0)

@@ -100,3 +100,27 @@ def test_missing_data_root_is_a_clear_error(tmp_path):
 def test_missing_cache_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `facelib prepare`"):
         FaceCache(tmp_path, "aihub")
+
+
+def test_an_archive_is_staged_once_and_found_by_later_notebooks(tiny_data, tmp_path):
+    import shutil
+
+    from facelib.config import get_config
+    from facelib.data import ensure_data
+    from facelib.paths import get_paths
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "facelib").mkdir()
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    src = tmp_path / "src" / "datasets"
+    shutil.copytree(tiny_data / "megaage_asian", src / "megaage_asian")
+    archive = shutil.make_archive(str(drive / "faces"), "zip", tmp_path / "src")   # top folder: datasets/
+    paths = get_paths("smoke", archive, root=tmp_path)
+    assert not paths.synthetic and paths.archive == drive / "faces.zip"
+    data = ensure_data(paths, get_config("smoke"), progress=False)
+    assert data == tmp_path / "data" / "staged" / "faces" / "datasets" and (data / "megaage_asian").is_dir()
+    stamp = (tmp_path / "data" / "staged" / "faces" / ".staged.json").stat().st_mtime_ns
+    later = get_paths("smoke", archive, root=tmp_path)          # a later notebook, same parameter
+    assert later.data_root == data and later.cache_dir == paths.cache_dir
+    ensure_data(later, get_config("smoke"), progress=False)       # nothing copied again
+    assert (tmp_path / "data" / "staged" / "faces" / ".staged.json").stat().st_mtime_ns == stamp

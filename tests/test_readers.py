@@ -120,3 +120,13 @@ def test_aihub_empty_folder_raises(tmp_path):
     (tmp_path / "aihub" / "Training").mkdir(parents=True)
     with pytest.raises(DatasetLayoutError, match="no images or labels"):
         read_aihub(tmp_path / "aihub")
+
+
+def test_aihub_same_name_in_two_folders_is_counted_not_lost(tmp_path):
+    root = tmp_path / "aihub"
+    stem = "0001_1992_06_00000020_M"
+    _aihub_pair(root, stem, _label(stem, 6))
+    _aihub_pair(root, stem, _label(stem, 6), pid=9)   # a second copy under TS_0009 / TL_0009
+    records, report = read_aihub(root)
+    assert len(records) == 1
+    assert report.found == 3 and report.skipped == {"duplicate_name": 2}

@@ -13,12 +13,17 @@ __all__ = ["FaceCache", "prepare", "report_table", "ridge_signal_check", "READER
 
 def ensure_data(paths, cfg, progress: bool = True) -> None:
     """Generate the synthetic datasets when `paths` points at them and they are missing or
-    were generated with another preset or seed; check that a real data folder exists."""
+    were generated with another preset or seed; stage an archive to the local disk; check
+    that a real data folder exists. Returns the data folder to read."""
     from ..paths import SYNTHETIC_MARKER, write_synthetic_marker
     from .synth import synthesize
 
     marker = paths.data_root / SYNTHETIC_MARKER
-    if paths.synthetic:
+    if paths.archive is not None:
+        from ..staging import stage_archive
+        dest = paths.root / "data" / "staged" / paths.data_root.relative_to(paths.root / "data" / "staged").parts[0]
+        paths.data_root = stage_archive(paths.archive, dest, progress=progress)
+    elif paths.synthetic:
         wanted = {"preset": cfg.preset, "seed": cfg.seed}
         have = json.loads(marker.read_text()) if marker.exists() else {}
         if {k: have.get(k) for k in wanted} != wanted:
@@ -28,3 +33,4 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
     elif not paths.data_root.is_dir():
         raise FileNotFoundError(f"data_root={str(paths.data_root)!r} does not exist; expected a folder "
                                 "with utkface/, megaage_asian/ and aihub/ (see data/README.md)")
+    return paths.data_root

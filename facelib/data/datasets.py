@@ -1,4 +1,7 @@
-"""Torch datasets over the prepared cache: single faces, and order tuples."""
+"""Torch datasets over the prepared cache: single faces, and order tuples.
+
+Items are uint8 tensors straight from the memory-mapped cache; augmentation and
+normalisation happen per batch on the training device (`facelib.data.augment`)."""
 from __future__ import annotations
 
 import itertools
@@ -7,47 +10,21 @@ import math
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from .prepare import FaceCache
-
-MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-
-
-def train_transform(size: int):
-    """Augmentations that keep age cues but break shortcuts: colour and film/digital
-    tone (jitter, greyscale), crop position (shift/scale), and left/right."""
-    return v2.Compose([
-        v2.RandomResizedCrop(size, scale=(0.8, 1.0), ratio=(0.92, 1.08), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.4, hue=0.04),
-        v2.RandomGrayscale(p=0.2),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(MEAN, STD),
-    ])
-
-
-def eval_transform(size: int):
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
-
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 → (3, H, W) uint8 tensor (a copy: the cache is a read-only memmap)."""
     return torch.from_numpy(np.array(img)).permute(2, 0, 1)
 
 
-def denormalize(x: torch.Tensor) -> np.ndarray:
-    """A normalised (3, H, W) tensor back to an (H, W, 3) float image in [0, 1], for plots."""
-    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
-    return (x.cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
 class FaceDataset(Dataset):
-    """Single faces of one split: (image, age). With copies > 1, a (copies, 3, H, W)
-    stack of independently transformed copies (input of the `r21d_mini` regressor)."""
+    """Single faces of one split: (uint8 image (3, H, W), age). With copies > 1, a
+    (copies, 3, H, W) stack of the same face (the input of the `r21d_mini` regressor;
+    batch augmentation then changes each copy independently)."""
 
-    def __init__(self, cache: FaceCache, split: str, transform, copies: int = 1):
-        self.cache, self.transform, self.copies = cache, transform, copies
+    def __init__(self, cache: FaceCache, split: str, copies: int = 1):
+        self.cache, self.copies = cache, copies
         rows = cache.split(split)
         self.rows = rows["index"].to_numpy()
         self.ages = rows["age"].to_numpy(np.float32)
@@ -56,11 +33,9 @@ class FaceDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, i):
-        img = to_tensor(self.cache.images[self.rows[i]])
-        if self.copies == 1:
-            x = self.transform(img)
-        else:
-            x = torch.stack([self.transform(img) for _ in range(self.copies)])
+        x = to_tensor(self.cache.images[self.rows[i]])
+        if self.copies > 1:
+            x = x.unsqueeze(0).expand(self.copies, -1, -1, -1).clone()
         return x, torch.tensor(self.ages[i])
 
 
@@ -85,15 +60,15 @@ class OrderTupleDataset(Dataset):
     """Order tuples: T photos of one identity, strictly increasing in age with at least
     `min_gap` years between neighbours, shown in a random permutation.
 
-    Item: (photos (T, 3, H, W), label = index of the permutation in `permutations(T)`,
+    Item: (uint8 photos (T, 3, H, W), label = index of the permutation in `permutations(T)`,
     ages (T,) in shown order). `perm[k]` is the age rank of the photo shown at position k.
     With `fixed=True` every item is drawn from an RNG seeded by (seed, index), so a
     validation set is the same each epoch; otherwise from torch's RNG (per worker).
     """
 
     def __init__(self, cache: FaceCache, split: str, tuple_len: int, min_gap: float,
-                 tuples_per_identity: int, transform, fixed: bool = False, seed: int = 0):
-        self.cache, self.T, self.min_gap, self.transform = cache, tuple_len, min_gap, transform
+                 tuples_per_identity: int, fixed: bool = False, seed: int = 0):
+        self.cache, self.T, self.min_gap = cache, tuple_len, min_gap
         self.fixed, self.seed = fixed, seed
         self.perms = permutations(tuple_len)
         rows = cache.split(split)
@@ -142,7 +117,7 @@ class OrderTupleDataset(Dataset):
         rows, ages, label = self.sample(i, gen)
         perm = self.perms[label]
         shown = [int(rows[r]) for r in perm]
-        photos = torch.stack([self.transform(to_tensor(self.cache.images[r])) for r in shown])
+        photos = torch.stack([to_tensor(self.cache.images[r]) for r in shown])
         return photos, torch.tensor(label), torch.tensor(ages[perm.numpy()], dtype=torch.float32)
 
 

@@ -123,20 +123,25 @@ def read_aihub(root, max_year: int = AIHUB_MAX_YEAR) -> tuple[list[FaceRecord], 
     """AIHub Korean face aging: PNGs under `…/TS_*|VS_*` paired by stem with JSON labels under `…/TL_*|VL_*`."""
     root = Path(root)
     _require_dir(root, "aihub/ with Training/ and/or Validation/ (AIHub dataSetSn=71415)")
-    images, labels = {}, {}
-    for p in root.rglob("*"):
+    images, labels, repeated = {}, {}, []
+    for p in sorted(root.rglob("*")):
         if not p.is_file():
             continue
         suffix = p.suffix.lower()
-        if suffix in (".png", ".jpg", ".jpeg"):
-            images[p.stem] = p
-        elif suffix == ".json":
-            labels[p.stem] = p
+        kind = images if suffix in (".png", ".jpg", ".jpeg") else labels if suffix == ".json" else None
+        if kind is None:
+            continue
+        if p.stem in kind:
+            repeated.append(p)  # the same name in two folders: keep the first, count the rest
+        else:
+            kind[p.stem] = p
     if not images and not labels:
         raise DatasetLayoutError(f"{root}: no images or labels; expected Training/01.원천데이터/TS_*/*.png "
                                  "and Training/02.라벨링데이터/TL_*/*.json")
     stems = sorted(set(images) | set(labels))
-    report = SkipReport("aihub", found=len(stems))
+    report = SkipReport("aihub", found=len(stems) + len(repeated))
+    for p in repeated:
+        report.skip("duplicate_name", p.relative_to(root))
     records = []
     for stem in stems:
         img, lbl = images.get(stem), labels.get(stem)
@@ -206,7 +211,7 @@ def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year
     if (cx0, cy0, cx1, cy1) != (x0, y0, x1, y1):
         report.note("box_clipped", rel)
     gender_s = label.get("gender")
-    gender = {"male": 0, "female": 1}.get(gender_s, -1)
+    gender = {"male": 0, "female": 1}.get(gender_s, -1) if isinstance(gender_s, str) else -1
     if gender >= 0 and letter.upper() != ("F" if gender else "M"):
         report.note("filename_letter_disagrees_with_gender", rel)
     if landmarks is None:

@@ -1,0 +1,63 @@
+"""A training run killed with SIGKILL resumes from its last checkpoint, and the resumed result
+equals an uninterrupted run with the same seed."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from facelib.config import get_config
+from facelib.paths import Paths
+from facelib import conditions
+root, data, cache = map(__import__("pathlib").Path, sys.argv[1:4])
+paths = Paths(root=root, data_root=data, cache_dir=cache, weights_dir=root / "weights", out_dir=root / "outputs",
+              synthetic=True)
+cfg = get_config("smoke", **{"baseline.epochs": 6, "baseline.patience": 10, "baseline.batch_size": 8})
+run = conditions.baseline(cfg, paths, progress=False)
+print("resumed_from", run.fit.resumed_from)
+"""
+
+
+def _start(root, tiny_data, cache):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(root), str(tiny_data), str(cache)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted(tiny_data, tiny_cache, tmp_path):
+    cache = tiny_cache[0]
+    # uninterrupted
+    full = _start(tmp_path / "full", tiny_data, cache)
+    assert full.wait(timeout=600) == 0, full.stdout.read()
+    # interrupted: kill as soon as two epochs are checkpointed, mid-way through the third
+    part = _start(tmp_path / "part", tiny_data, cache)
+    last = tmp_path / "part" / "weights" / "runs" / "baseline" / "last.pt"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if last.exists() and torch.load(last, weights_only=False)["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    part.send_signal(signal.SIGKILL)
+    part.wait()
+    epoch_at_kill = torch.load(last, weights_only=False)["epoch"]
+    assert epoch_at_kill < 5, "the run finished before it could be killed"
+    resumed = _start(tmp_path / "part", tiny_data, cache)
+    out = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, out
+    assert f"resumed_from {epoch_at_kill + 1}" in out
+    a = json.loads((tmp_path / "full" / "outputs" / "results" / "baseline.json").read_text())
+    b = json.loads((tmp_path / "part" / "outputs" / "results" / "baseline.json").read_text())
+    for k in ("mae", "rmse", "r2", "ca3", "ca5"):
+        assert b["val"][k] == pytest.approx(a["val"][k], abs=1e-6), k
+    ha = (tmp_path / "full" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
+    hb = (tmp_path / "part" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
+    assert [l.split(",")[:-1] for l in ha.splitlines()] == [l.split(",")[:-1] for l in hb.splitlines()]
