@@ -64,3 +64,18 @@ def test_two_independent_encoders(tiny_paths, smoke_cfg):
 def test_unknown_condition_is_a_clear_error(tiny_paths):
     with pytest.raises(ValueError, match="condition='basline' is not one of 'baseline'"):
         C.evaluate_condition("basline", tiny_paths)
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tiny_data, tiny_cache, tmp_path):
+    from dataclasses import replace
+
+    from facelib.paths import Paths
+
+    def run(tag, seed):
+        paths = Paths(root=tmp_path / tag, data_root=tiny_data, cache_dir=tiny_cache[0],
+                      weights_dir=tmp_path / tag / "w", out_dir=tmp_path / tag / "o", synthetic=True)
+        cfg = replace(get_config("smoke", **{"baseline.epochs": 2}), seed=seed)
+        return C.baseline(cfg, paths, progress=False).val
+    a, b, c = run("a", 0), run("b", 0), run("c", 1)
+    assert {k: a[k] for k in ("mae", "rmse", "ca5")} == {k: b[k] for k in ("mae", "rmse", "ca5")}
+    assert a["mae"] != c["mae"]

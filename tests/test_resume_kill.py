@@ -56,7 +56,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_data, tiny_cache, tmp_pat
     assert f"resumed_from {epoch_at_kill + 1}" in out
     a = json.loads((tmp_path / "full" / "outputs" / "results" / "baseline.json").read_text())
     b = json.loads((tmp_path / "part" / "outputs" / "results" / "baseline.json").read_text())
+    print(f"\nkilled after epoch {epoch_at_kill + 1} of 6; validation metrics, uninterrupted vs interrupted+resumed:")
     for k in ("mae", "rmse", "r2", "ca3", "ca5"):
+        print(f"  {k}: {a['val'][k]:.6f}  {b['val'][k]:.6f}")
         assert b["val"][k] == pytest.approx(a["val"][k], abs=1e-6), k
     ha = (tmp_path / "full" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
     hb = (tmp_path / "part" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
