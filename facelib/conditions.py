@@ -348,8 +348,8 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     return {"test": test, "mean_predictor": ref}
 
 
-def comparison_table(results: dict) -> pd.DataFrame:
-    """Test metrics of the conditions that have them, with their mean predictors."""
+def test_metrics_table(results: dict) -> pd.DataFrame:
+    """MegaAge-Asian test metrics of the conditions that have them, each beside its mean predictor."""
     rows = {}
     for name, r in results.items():
         if "test" in r:
