@@ -34,7 +34,11 @@ from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, 
 
 PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
                          "vcop": "01_ssl-preTextTask", "vcop_downstream": "02_ssl-regression",
-                         "multitrain": "05_multitrain"}
+                         "multitrain": "05_multitrain", "aihub_scratch": "02_ssl-regression"}
+# The control for condition 3: its fine-tuning, from random weights instead of the order task's.
+CONTROL = "aihub_scratch"
+# Which config block trains each run.
+TRAIN_BLOCK = {CONTROL: "vcop_downstream"}
 
 
 @dataclass
@@ -105,7 +109,7 @@ def build_model(name: str, cfg: Config) -> nn.Module:
         return build_regressor(cfg, head="korean")
     if name == "vcop":
         return build_order_model(cfg, cfg.encoder)
-    if name == "vcop_downstream":
+    if name in ("vcop_downstream", CONTROL):
         return build_regressor(cfg, encoder=cfg.encoder)
     if name == "multitrain":
         return build_multitrain(cfg)
@@ -166,7 +170,7 @@ def _common(cfg: Config, paths: Paths, cache: FaceCache | None = None) -> dict:
 
 def _run(name, cfg, paths, model, task, train_loader, val_loader, groups, progress, monitor=None, mode="min",
          max_epochs=None):
-    tc = getattr(cfg, name)
+    tc = getattr(cfg, TRAIN_BLOCK.get(name, name))
     res = fit(model, task, train_loader, val_loader, param_groups=groups, train_cfg=tc,
               run_dir=paths.weights_dir / "runs" / name, seed=cfg.seed, device=cfg.device, amp=cfg.amp,
               monitor=monitor, mode=mode, progress=progress, tensorboard_dir=paths.runs_dir / name,
@@ -188,7 +192,7 @@ def _require(paths: Paths, name: str) -> Path:
 
 def _regression_run(name, cfg, paths, model, cache, train_split, val_split, groups, progress, copies=1,
                     max_epochs=None):
-    tc = getattr(cfg, name)
+    tc = getattr(cfg, TRAIN_BLOCK.get(name, name))
     tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies)
     res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
                       max_epochs=max_epochs)
@@ -260,26 +264,33 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     return RunResult("vcop", model, res, pretext, wpath)
 
 
-def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
+def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
+                    from_scratch: bool = False) -> RunResult:
     """Condition 3: the order-pretrained encoder + regression head on AIHub finetune-train,
-    encoder LR = 0.1 x head LR, early stopping off during warmup."""
+    encoder LR = 0.1 x head LR, early stopping off during warmup.
+
+    from_scratch: the control `aihub_scratch`: the same model, data and schedule from random
+    weights, so that the difference to condition 3 is the order pretraining alone."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    pre = load_checkpoint(_require(paths, "vcop"))
-    pre_cfg = config_from_dict(pre["config"])
-    if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
-        raise ValueError(f"weights/vcop.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
-                         f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, "
-                         f"backbone={cfg.backbone!r}; run notebook 01_ssl-preTextTask again with these")
+    name = CONTROL if from_scratch else "vcop_downstream"
     cache = FaceCache(paths.cache_dir, "aihub")
     model = build_regressor(cfg, encoder=cfg.encoder)
-    prefix = "encoder." if cfg.encoder == "r21d_mini" else "backbone."
-    model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items() if k.startswith(prefix)})
+    if not from_scratch:
+        pre = load_checkpoint(_require(paths, "vcop"))
+        pre_cfg = config_from_dict(pre["config"])
+        if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
+            raise ValueError(f"weights/vcop.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
+                             f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, "
+                             f"backbone={cfg.backbone!r}; run notebook 01_ssl-preTextTask again with these")
+        prefix = "encoder." if cfg.encoder == "r21d_mini" else "backbone."
+        model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
+                                        if k.startswith(prefix)})
     if cfg.encoder == "shared2d":
         set_output_bias(model.head, float(cache.split("finetune_train")["age"].mean()))
     tc = cfg.vcop_downstream
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     copies = cfg.tuple_len if cfg.encoder == "r21d_mini" else 1
-    return _regression_run("vcop_downstream", cfg, paths, model, cache, "finetune_train", "finetune_val",
+    return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val",
                            groups, progress, copies=copies, max_epochs=max_epochs)
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 from .metrics import AGE_GROUPS, group_label
 
 CONDITION_COLOURS = {"baseline": "#4C72B0", "korean_finetuned": "#DD8452", "vcop_downstream": "#55A868",
-                     "multitrain": "#C44E52", "mean_predictor": "#8C8C8C", "vcop": "#8172B3"}
+                     "multitrain": "#C44E52", "mean_predictor": "#8C8C8C", "vcop": "#8172B3",
+                     "aihub_scratch": "#A6D9B0"}
 
 
 def _save(fig, save):

@@ -70,6 +70,12 @@ def conclusion(summary: dict) -> str:
         parts.append("Conditions that use the order task: " + ", ".join(verdicts) + "; "
                      + ("at least one beats the baseline here." if helped
                         else "neither beats the baseline here, so in this run order pretraining did not help."))
+    scratch = summary.get("reference", {}).get("aihub_scratch")
+    if scratch and "vcop_downstream" in mae:
+        delta = (mae["vcop_downstream"] - scratch["mae"]) / scratch["mae"]
+        parts.append(f"Against the same fine-tuning from random weights (aihub_scratch, {scratch['mae']:.2f}), "
+                     f"order pretraining changes the MAE by {delta:+.0%}"
+                     + (", so it helped there." if delta < 0 else ", so it did not help there."))
     if "pretext" in summary:
         p = summary["pretext"]
         parts.append(f"The pretext model orders held-out tuples with top-1 {p['top1']:.2f} "
@@ -82,7 +88,7 @@ def conclusion(summary: dict) -> str:
 
 def consistency_warnings(results: dict) -> list[str]:
     """Warnings when results were produced from different presets, data kinds or prepared data."""
-    runs = {n: r for n, r in results.items() if n in (*CONDITIONS, "vcop")}
+    runs = {n: r for n, r in results.items() if n in (*CONDITIONS, "vcop", "aihub_scratch")}
     out = []
     for key, what in (("preset", "presets"), ("data", "data kinds"), ("seed", "seeds")):
         values = {n: r.get(key) for n, r in runs.items()}
@@ -106,7 +112,7 @@ def load_predictions(results: dict, root) -> dict:
 
 def mae_by_group_chart(results: dict, save=None):
     labels = [group_label(lo, hi) for lo, hi in AGE_GROUPS]
-    conds = [c for c in CONDITIONS if c in results and "test" in results[c]]
+    conds = [c for c in (*CONDITIONS, "aihub_scratch") if c in results and "test" in results[c]]
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / max(1, len(conds))
     for i, c in enumerate(conds):

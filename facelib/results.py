@@ -73,6 +73,10 @@ def summarize(results: dict) -> dict:
         "reference": {"mean_predictor": {**{k: ref["mean_predictor"][k] for k in REGRESSION_KEYS},
                                          "fitted_on": ref.get("train", {}).get("dataset", "")}},
     }
+    control = results.get("aihub_scratch")
+    if control and "test" in control:
+        summary["reference"]["aihub_scratch"] = {**{k: control["test"][k] for k in REGRESSION_KEYS},
+                                                 "what": "condition 3's fine-tuning from random weights"}
     if "vcop" in results and "pretext" in results["vcop"]:
         p = results["vcop"]["pretext"]
         summary["pretext"] = {k: p[k] for k in ("top1", "top3", "exact_match", "kendall_tau",
@@ -82,7 +86,8 @@ def summarize(results: dict) -> dict:
 
 def summary_table(summary: dict) -> pd.DataFrame:
     rows = {c: m for c, m in summary["conditions"].items()}
-    rows["mean_predictor"] = {k: v for k, v in summary["reference"]["mean_predictor"].items() if k in REGRESSION_KEYS}
+    for name, ref in summary["reference"].items():
+        rows[name] = {k: v for k, v in ref.items() if k in REGRESSION_KEYS}
     return pd.DataFrame(rows).T[list(REGRESSION_KEYS)].astype({"n": int})
 
 

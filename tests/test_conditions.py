@@ -79,3 +79,28 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tiny_data, tiny_cache, 
     a, b, c = run("a", 0), run("b", 0), run("c", 1)
     assert {k: a[k] for k in ("mae", "rmse", "ca5")} == {k: b[k] for k in ("mae", "rmse", "ca5")}
     assert a["mae"] != c["mae"]
+
+
+def test_condition_3_starts_from_the_pretext_encoder_and_the_control_does_not(trained_paths, tiny_paths, smoke_cfg):
+    import shutil
+
+    import torch
+    tiny_paths.weights_dir.mkdir(parents=True)
+    shutil.copy(trained_paths.weights_dir / "vcop.pt", tiny_paths.weights_dir / "vcop.pt")
+    pre = C.load_checkpoint(tiny_paths.weights_dir / "vcop.pt")["model"]["backbone.stem.0.weight"]
+    # max_epochs=0: no training step, so each model keeps the weights it started from
+    warm = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0)
+    cold = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0, from_scratch=True)
+    assert torch.equal(warm.model.backbone.stem[0].weight, pre)
+    assert not torch.equal(cold.model.backbone.stem[0].weight, pre)
+    assert cold.weights.name == "aihub_scratch.pt"
+
+
+def test_scratch_control_is_a_reference_not_a_condition(trained_paths, smoke_cfg):
+    from facelib.results import read_results, summarize, summary_table
+    C.vcop_downstream(smoke_cfg, trained_paths, progress=False, from_scratch=True)
+    C.evaluate_condition("aihub_scratch", trained_paths)
+    summary = summarize(read_results(trained_paths.results_dir))
+    assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
+    assert summary["reference"]["aihub_scratch"]["n"] == 30
+    assert list(summary_table(summary).index)[-2:] == ["mean_predictor", "aihub_scratch"]

@@ -51,3 +51,10 @@ def test_consistency_warnings():
     warnings = consistency_warnings(mixed)
     assert any("different presets" in w for w in warnings)
     assert any("different prepared MegaAge data" in w for w in warnings)
+
+
+def test_conclusion_compares_condition_3_with_its_control():
+    s = _summary({"baseline": 4.0, "korean_finetuned": 4.4, "vcop_downstream": 6.0, "multitrain": 5.0})
+    s["reference"]["aihub_scratch"] = {"mae": 7.5, "rmse": 9, "r2": 0.3, "ca3": 0.2, "ca5": 0.3, "n": 100}
+    text = conclusion(s)
+    assert "from random weights (aihub_scratch, 7.50), order pretraining changes the MAE by -20%, so it helped" in text
