@@ -44,7 +44,9 @@ def test_smoke_run_executes_every_notebook(tmp_path):
     assert set(summary["pretext"]) == {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"}
     assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
     csv = (out / "results" / "summary.csv").read_text().splitlines()
-    assert csv[0].startswith("condition,mae") and len(csv) == 6
+    assert csv[0] == "condition,mae,rmse,r2,ca3,ca5,n"
+    assert [line.split(",")[0] for line in csv[1:]] == ["baseline", "korean_finetuned", "vcop_downstream",
+                                                        "multitrain", "mean_predictor", "aihub_scratch"]
     assert (out / "figures" / "06_mae_ca5.png").stat().st_size > 1000
     for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
         assert (weights / f"{name}.pt").exists()
