@@ -11,6 +11,7 @@ Each returns a `RunResult` and writes `weights/<name>.pt` and `outputs/results/<
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,8 +334,11 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
                        device="auto") -> dict:
     """Test metrics of a condition on the MegaAge-Asian test split, beside a mean-age predictor
     fitted on the condition's own training labels. Saves predictions and updates the results file."""
-    import json
     check_name(name)
+    result_path = paths.results_dir / f"{name}.json"
+    if not result_path.exists():
+        raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook "
+                                f"{PREREQUISITE_NOTEBOOK[name]} first")
     if model is None:
         model, cfg = load_model(name, paths)
     regressor = model.regressor if isinstance(model, MultitrainModel) else model
@@ -342,10 +346,6 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     rows = cache.split("test")
     ds = FaceDataset(cache, "test")
     pred, true = predict(regressor, _loader(ds, 128, False, cfg), device, cfg.amp)
-    result_path = paths.results_dir / f"{name}.json"
-    if not result_path.exists():
-        raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook "
-                                f"{PREREQUISITE_NOTEBOOK[name]} first")
     train_ages = json.loads(result_path.read_text())["train"]["train_ages"]
     test = regression_metrics(pred, true)
     ref = mean_predictor_metrics(train_ages, true)
@@ -359,7 +359,7 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     return {"test": test, "mean_predictor": ref}
 
 
-def test_metrics_table(results: dict) -> pd.DataFrame:
+def megaage_table(results: dict) -> pd.DataFrame:
     """MegaAge-Asian test metrics of the conditions that have them, each beside its mean predictor."""
     rows = {}
     for name, r in results.items():
