@@ -191,6 +191,13 @@ def _require(paths: Paths, name: str) -> Path:
     return p
 
 
+def _data_blocks(dataset: str, train_split: str, val_split: str, train_ages, val: dict) -> dict:
+    """The `train` and `val` blocks of a regressor's results file."""
+    return {"train": {"dataset": dataset, "split": train_split, "n": int(len(train_ages)),
+                      "mean_age": float(np.mean(train_ages)), "train_ages": train_ages.tolist()},
+            "val": {"dataset": dataset, "split": val_split, **val}}
+
+
 def _regression_run(name, cfg, paths, model, cache, train_split, val_split, groups, progress, copies=1,
                     max_epochs=None):
     tc = getattr(cfg, TRAIN_BLOCK.get(name, name))
@@ -201,9 +208,7 @@ def _regression_run(name, cfg, paths, model, cache, train_split, val_split, grou
     val = regression_metrics(pred, true)
     write_result(paths.results_dir, name, kind="regressor", **_common(cfg, paths, cache),
                  weights=paths.rel(wpath), history=paths.rel(paths.runs_dir / name / "history.csv"),
-                 train={"dataset": cache.name, "split": train_split, "n": int(len(train_ages)),
-                        "mean_age": float(np.mean(train_ages)), "train_ages": train_ages.tolist()},
-                 val={"dataset": cache.name, "split": val_split, **val},
+                 **_data_blocks(cache.name, train_split, val_split, train_ages, val),
                  best_epoch=res.best_epoch + 1, epochs_run=len(res.history))
     return RunResult(name, model, res, val, wpath, train_ages)
 
@@ -319,9 +324,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     logits, labels, ages = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
     write_result(paths.results_dir, "multitrain", kind="regressor", **_common(cfg, paths, cache),
                  weights=paths.rel(wpath), history=paths.rel(paths.runs_dir / "multitrain" / "history.csv"),
-                 train={"dataset": "aihub", "split": "finetune_train", "n": int(len(train_ages)),
-                        "mean_age": float(np.mean(train_ages)), "train_ages": train_ages.tolist()},
-                 val={"dataset": "aihub", "split": "finetune_val", **val},
+                 **_data_blocks("aihub", "finetune_train", "finetune_val", train_ages, val),
                  pretext_val=order_metrics(logits, labels, perms.numpy(), ages),
                  share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda,
                  best_epoch=res.best_epoch + 1, epochs_run=len(res.history))
