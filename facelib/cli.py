@@ -27,17 +27,39 @@ def _prepare(a):
     cache = a.cache or paths.cache_dir
     t0 = time.time()
     report = prepare(a.data_root or paths.data_root, cache, a.image_size or cfg.image_size, cfg.crop_margin,
-                     cfg.seed, force=a.force)
+                     cfg.data_seed, force=a.force)
     with __import__("pandas").option_context("display.width", 160, "display.max_colwidth", 60):
         print(report_table(report).to_string(index=False))
     print(f"cache at {cache} ({time.time() - t0:.1f}s)")
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected model seeds separated by commas, e.g. 0,1,2")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected distinct model seeds, e.g. 0,1,2")
+    return seeds
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        fractions = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        fractions = [-1.0]
+    if not all(0 < f < 1 for f in fractions):
+        raise argparse.ArgumentTypeError(f"--label-fractions {text!r}: expected shares between 0 and 1, e.g. 0.1,0.25,0.5")
+    return fractions
+
+
 def _run(a):
     from .runner import NotebookFailed, run_notebooks
     t0 = time.time()
+    extra = {"label_fractions": a.label_fractions} if a.label_fractions else {}
     try:
-        times = run_notebooks(a.preset, a.data_root or "", a.out, a.weights, a.seed, start=a.start)
+        times = run_notebooks(a.preset, a.data_root or "", a.out, a.weights, a.seeds, start=a.start,
+                              data_seed=a.data_seed, extra=extra)
     except NotebookFailed as e:
         print(f"✗ {e}", file=sys.stderr)
         return 1
@@ -67,7 +89,7 @@ def _bench(a):
     cfg = get_config("demo")
     paths = get_paths("demo", a.data_root or "", a.out)
     ensure_data(paths, cfg)
-    prepare(paths.data_root, paths.cache_dir, cfg.image_size, cfg.crop_margin, cfg.seed, progress=False)
+    prepare(paths.data_root, paths.cache_dir, cfg.image_size, cfg.crop_margin, cfg.data_seed, progress=False)
     result = run_bench(paths.cache_dir, paths.data_root, paths.out_dir, cfg.image_size, a.device, quick=a.quick)
     print(format_bench(result))
     print(f"written to {paths.out_dir / 'bench.json'}")
@@ -98,7 +120,11 @@ def main(argv=None) -> int:
     s.add_argument("--data-root", default="", help="real datasets folder (default: generate synthetic data)")
     s.add_argument("--out", default="outputs")
     s.add_argument("--weights", default="weights")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seeds", type=_seeds, default=[0], help="model seeds, e.g. 0,1,2: every condition is trained "
+                   "once per seed on the same data; the summary gives means and 95%% intervals")
+    s.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data and the splits")
+    s.add_argument("--label-fractions", type=_fractions, default=[],
+                   help="e.g. 0.1,0.25,0.5: condition 3 and its control also on these shares of the fine-tuning labels")
     s.add_argument("--from", dest="start", default=None, help="start at this notebook number, e.g. 03")
     s.set_defaults(fn=_run)
 

@@ -11,7 +11,9 @@ Each returns a `RunResult` and writes `weights/<name>.pt` and `outputs/results/<
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +38,11 @@ from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, 
 PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
                          "vcop": "01_ssl-preTextTask", "vcop_downstream": "02_ssl-regression",
                          "multitrain": "05_multitrain", "aihub_scratch": "02_ssl-regression"}
-# The control for condition 3: its fine-tuning, from random weights instead of the order task's.
+# The control for condition 3: its fine-tuning on the same data and budget, starting from the
+# weights its pretext model started from (random here) instead of the order task's.
 CONTROL = "aihub_scratch"
-# Which config block trains each run.
-TRAIN_BLOCK = {CONTROL: "vcop_downstream"}
+# Runs on a share of the fine-tuning labels are named e.g. `vcop_downstream_labels25`.
+_LABELS = re.compile(r"^(.*)_labels(\d+)$")
 
 
 @dataclass
@@ -91,6 +94,17 @@ class MultitrainModel(nn.Module):
     def forward(self, x):
         return self.regressor(x)
 
+    def param_groups(self, lr: float, backbone_lr_mult: float):
+        """The groups of condition 3: encoder(s) at lr x backbone_lr_mult, every head at lr."""
+        encoders = {id(p): p for m in (self.regressor.backbone, _encoder_of(self.order)) for p in m.parameters()}
+        heads = [p for p in self.parameters() if id(p) not in encoders]
+        return [{"params": list(encoders.values()), "lr": lr * backbone_lr_mult, "name": "backbone"},
+                {"params": heads, "lr": lr, "name": "head"}]
+
+
+def _encoder_of(order_model: nn.Module) -> nn.Module:
+    return order_model.encoder if isinstance(order_model, R21DOrderModel) else order_model.backbone
+
 
 def build_multitrain(cfg: Config) -> MultitrainModel:
     if cfg.encoder == "r21d_mini":
@@ -104,6 +118,7 @@ def build_multitrain(cfg: Config) -> MultitrainModel:
 
 def build_model(name: str, cfg: Config) -> nn.Module:
     """The architecture of a named run, as `load_model` rebuilds it."""
+    name = base_name(name)
     if name == "baseline":
         return build_regressor(cfg)
     if name == "korean_finetuned":
@@ -117,10 +132,34 @@ def build_model(name: str, cfg: Config) -> nn.Module:
     raise ValueError(f"unknown run {name!r}")
 
 
+def base_name(name: str) -> str:
+    """`vcop_downstream_labels25` → `vcop_downstream`."""
+    m = _LABELS.match(name)
+    return m.group(1) if m else name
+
+
+def labelled_name(name: str, fraction: float) -> str:
+    """The run name of `name` trained on `fraction` of the fine-tuning labels."""
+    return name if fraction >= 1 else f"{name}_labels{round(fraction * 100)}"
+
+
 def check_name(name: str) -> str:
-    if name not in PREREQUISITE_NOTEBOOK:
+    if base_name(name) not in PREREQUISITE_NOTEBOOK:
         raise ValueError(f"condition={name!r} is not one of {', '.join(map(repr, PREREQUISITE_NOTEBOOK))}")
     return name
+
+
+def state_hash(state: dict) -> str:
+    """A short hash of a model's weights: what a downstream run records of its upstream."""
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def key_id(key: dict) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def weights_path(paths: Paths, name: str) -> Path:
@@ -132,7 +171,7 @@ def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config
     path = weights_path(paths, name)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained {name!r} weights; run notebook "
-                                f"{PREREQUISITE_NOTEBOOK[name]} first")
+                                f"{PREREQUISITE_NOTEBOOK[base_name(name)]} first")
     ckpt = load_checkpoint(path, map_location=device)
     cfg = config_from_dict(ckpt["config"])
     model = build_model(name, cfg)
@@ -144,51 +183,73 @@ def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config
 
 def _loader(ds, batch_size, shuffle, cfg: Config):
     device = resolve_device(cfg.device)
+    # Workers are started afresh each epoch (not persistent), so they take their seeds from the
+    # per-epoch seed of `fit`: a resumed run draws the same tuples as an uninterrupted one.
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(ds) > batch_size,
                       num_workers=cfg.num_workers, worker_init_fn=seed_worker,
-                      pin_memory=device.type == "cuda", persistent_workers=cfg.num_workers > 0)
+                      pin_memory=device.type == "cuda")
 
 
-def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1):
-    tr = FaceDataset(cache, train_split, copies)
+def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1,
+                 fraction: float = 1.0):
+    tr = FaceDataset(cache, train_split, copies, fraction=fraction, seed=cfg.data_seed)
     va = FaceDataset(cache, val_split, copies)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg), tr.ages
 
 
 def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int):
     mk = lambda split, fixed: OrderTupleDataset(  # noqa: E731
-        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.seed)
+        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.data_seed)
     tr = mk(train_split, False)
     va = mk(val_split, True)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg)
 
 
-def _common(cfg: Config, paths: Paths, cache: FaceCache | None = None) -> dict:
-    return {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real", "seed": cfg.seed,
-            "config": cfg.to_dict(), "versions": versions(),
-            "data_hash": cache.data_hash if cache is not None else ""}
+def run_key(cfg: Config, name: str, cache: FaceCache, splits, upstream: dict | None = None,
+            fraction: float = 1.0) -> dict:
+    """What a run learns from: the hashes of the splits it reads, its upstream weights, its settings."""
+    data = {f"{cache.name}/{s}": cache.split_hashes.get(s, cache.data_hash) for s in splits}
+    config = cfg.run_config(base_name(name))
+    if fraction < 1:
+        config["label_fraction"] = fraction
+    return {"config": config, "data": data, "upstream": upstream or {}}
 
 
-def _run(name, cfg, paths, model, task, train_loader, val_loader, groups, progress, monitor=None, mode="min",
-         max_epochs=None):
-    tc = getattr(cfg, TRAIN_BLOCK.get(name, name))
+def _common(cfg: Config, paths: Paths, cache: FaceCache, res: FitResult, wpath: Path, name: str) -> dict:
+    """Fields every training record holds: what produced it and what it cost."""
+    return {"kind": "order" if name == "vcop" else "regressor", "preset": cfg.preset,
+            "data": "synthetic" if paths.synthetic else "real", "seed": cfg.seed, "data_seed": cfg.data_seed,
+            "config": cfg.to_dict(), "versions": versions(), "data_hash": cache.data_hash,
+            "run_id": key_id(res.key), "data_hashes": res.key["data"], "upstream": res.key["upstream"],
+            "budget": {"images_seen": res.budget["images"], "epochs": res.budget["epochs"],
+                       "steps": res.budget["steps"], "seconds": round(res.budget["seconds"], 1)},
+            "weights": paths.rel(wpath), "history": paths.rel(paths.runs_dir / name / "history.csv"),
+            "best_epoch": res.best_epoch + 1, "epochs_run": len(res.history)}
+
+
+def _run(name, cfg, paths, model, task, train_loader, val_loader, groups, progress, key, max_epochs=None):
+    tc = getattr(cfg, base_name(name))
     res = fit(model, task, train_loader, val_loader, param_groups=groups, train_cfg=tc,
               run_dir=paths.weights_dir / "runs" / name, seed=cfg.seed, device=cfg.device, amp=cfg.amp,
-              monitor=monitor, mode=mode, progress=progress, tensorboard_dir=paths.runs_dir / name,
-              config=cfg.to_dict(), max_epochs=max_epochs)
+              progress=progress, tensorboard_dir=paths.runs_dir / name, config=cfg.to_dict(), key=key,
+              max_epochs=max_epochs)
     wpath = weights_path(paths, name)
-    save_atomic({"model": model.state_dict(), "config": cfg.to_dict(), "name": name}, wpath)
+    state = model.state_dict()
+    save_atomic({"model": state, "config": cfg.to_dict(), "name": name, "run_id": key_id(res.key),
+                 "state_hash": state_hash(state)}, wpath)
     (paths.runs_dir / name).mkdir(parents=True, exist_ok=True)
     res.history.to_csv(paths.runs_dir / name / "history.csv", index=False)
     return res, wpath
 
 
-def _require(paths: Paths, name: str) -> Path:
+def _require(paths: Paths, name: str) -> tuple[dict, str]:
+    """The checkpoint a run starts from, and the hash of its weights (for the run key)."""
     p = weights_path(paths, name)
     if not p.exists():
         raise FileNotFoundError(f"{p}: the {name!r} weights this step starts from do not exist; "
                                 f"run notebook {PREREQUISITE_NOTEBOOK[name]} first")
-    return p
+    ckpt = load_checkpoint(p)
+    return ckpt, ckpt.get("state_hash") or state_hash(ckpt["model"])
 
 
 def _data_blocks(dataset: str, train_split: str, val_split: str, train_ages, val: dict) -> dict:
@@ -199,17 +260,16 @@ def _data_blocks(dataset: str, train_split: str, val_split: str, train_ages, val
 
 
 def _regression_run(name, cfg, paths, model, cache, train_split, val_split, groups, progress, copies=1,
-                    max_epochs=None):
-    tc = getattr(cfg, TRAIN_BLOCK.get(name, name))
-    tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies)
+                    max_epochs=None, upstream=None, fraction: float = 1.0):
+    tc = getattr(cfg, base_name(name))
+    tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies, fraction)
+    key = run_key(cfg, name, cache, (train_split, val_split), upstream, fraction)
     res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
-                      max_epochs=max_epochs)
+                      key, max_epochs=max_epochs)
     pred, true = predict(model, va, cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
-    write_result(paths.results_dir, name, kind="regressor", **_common(cfg, paths, cache),
-                 weights=paths.rel(wpath), history=paths.rel(paths.runs_dir / name / "history.csv"),
-                 **_data_blocks(cache.name, train_split, val_split, train_ages, val),
-                 best_epoch=res.best_epoch + 1, epochs_run=len(res.history))
+    write_result(paths.results_dir, name, fresh=True, **_common(cfg, paths, cache, res, wpath, name),
+                 **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction)
     return RunResult(name, model, res, val, wpath, train_ages)
 
 
@@ -230,7 +290,7 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     """Condition 2: the baseline's backbone (head re-initialised, deeper), backbone LR = 0.1 x head LR,
     age-weighted L1, on AIHub finetune-train."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    base = load_checkpoint(_require(paths, "baseline"))
+    base, base_hash = _require(paths, "baseline")
     cache = FaceCache(paths.cache_dir, "aihub")
     model = build_regressor(cfg, head="korean")
     state = {k[len("backbone."):]: v for k, v in base["model"].items() if k.startswith("backbone.")}
@@ -239,7 +299,7 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     tc = cfg.korean_finetuned
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     return _regression_run("korean_finetuned", cfg, paths, model, cache, "finetune_train", "finetune_val",
-                           groups, progress, max_epochs=max_epochs)
+                           groups, progress, max_epochs=max_epochs, upstream={"baseline": base_hash})
 
 
 def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
@@ -253,36 +313,40 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
     perms = permutations(cfg.tuple_len)
-    task = OrderTask(perms, tc.loss, cfg.soft_temperature, BatchAugment())
+    task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment())
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
-    res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, max_epochs=max_epochs)
+    key = run_key(cfg, "vcop", cache, ("pretext_train", "pretext_val"))
+    res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, key, max_epochs=max_epochs)
+    res.budget["images"] *= cfg.tuple_len  # tuples → photos
     _, test = tuple_loaders(cfg, cache, "pretext_train", "finetune_val", tc.batch_size)
     logits, labels, ages = predict_order(model, task, test, cfg.device, cfg.amp)
     pretext = order_metrics(logits, labels, perms.numpy(), ages)
     val = res.history.iloc[res.best_epoch].to_dict() if res.best_epoch >= 0 else {}
-    write_result(paths.results_dir, "vcop", kind="order", **_common(cfg, paths, cache),
-                 weights=paths.rel(wpath), history=paths.rel(paths.runs_dir / "vcop" / "history.csv"),
+    write_result(paths.results_dir, "vcop", fresh=True, **_common(cfg, paths, cache, res, wpath, "vcop"),
                  encoder=cfg.encoder, tuple_len=cfg.tuple_len, min_age_gap=cfg.min_age_gap,
                  dropped_identities=len(tr.dataset.dropped),
                  pretext={**pretext, "split": "finetune_val identities (unseen in pretraining)"},
-                 val={k: float(v) for k, v in val.items()}, best_epoch=res.best_epoch + 1,
-                 epochs_run=len(res.history))
+                 val={k: float(v) for k, v in val.items()})
     return RunResult("vcop", model, res, pretext, wpath)
 
 
 def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
-                    from_scratch: bool = False) -> RunResult:
-    """Condition 3: the order-pretrained encoder + regression head on AIHub finetune-train,
-    encoder LR = 0.1 x head LR, early stopping off during warmup.
+                    from_scratch: bool = False, label_fraction: float = 1.0) -> RunResult:
+    """Condition 3: the order-pretrained encoder + regression head on AIHub finetune-train
+    (settings: `cfg.vcop_downstream`, encoder LR = 0.1 x head LR by default).
 
-    from_scratch: the control `aihub_scratch`: the same model, data and schedule from random
-    weights, so that the difference to condition 3 is the order pretraining alone."""
+    from_scratch: the control `aihub_scratch`: the same model, data and number of labelled images
+        from the weights the pretext model started from (settings: `cfg.aihub_scratch`), so that the
+        difference to condition 3 is the order pretraining alone.
+    label_fraction: train on this share of the finetune-train identities (the same subset for both
+        arms, nested across fractions); the run is named e.g. `vcop_downstream_labels25`."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    name = CONTROL if from_scratch else "vcop_downstream"
+    name = labelled_name(CONTROL if from_scratch else "vcop_downstream", label_fraction)
     cache = FaceCache(paths.cache_dir, "aihub")
     model = build_regressor(cfg, encoder=cfg.encoder)
+    upstream = {}
     if not from_scratch:
-        pre = load_checkpoint(_require(paths, "vcop"))
+        pre, upstream["vcop"] = _require(paths, "vcop")
         pre_cfg = config_from_dict(pre["config"])
         if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
             raise ValueError(f"weights/vcop.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
@@ -292,12 +356,27 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
         model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
                                         if k.startswith(prefix)})
     if cfg.encoder == "shared2d":
-        set_output_bias(model.head, float(cache.split("finetune_train")["age"].mean()))
-    tc = cfg.vcop_downstream
+        set_output_bias(model.head, float(cache.split("finetune_train", label_fraction, cfg.data_seed)["age"].mean()))
+    tc = getattr(cfg, base_name(name))
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     copies = cfg.tuple_len if cfg.encoder == "r21d_mini" else 1
-    return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val",
-                           groups, progress, copies=copies, max_epochs=max_epochs)
+    return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val", groups, progress,
+                           copies=copies, max_epochs=max_epochs, upstream=upstream, fraction=label_fraction)
+
+
+def condition_3_arms(cfg: Config, paths: Paths, control: bool = True, label_fractions=(), progress: bool = True,
+                     evaluate: bool = True) -> dict:
+    """Condition 3 and (with `control`) its control, on all the fine-tuning labels and on each share in
+    `label_fractions` (e.g. [0.1, 0.25, 0.5]; the same identity subsets for both arms), each tested
+    on the test split when `evaluate`. Returns {run name: RunResult}."""
+    runs = {}
+    for fraction in sorted({*map(float, label_fractions), 1.0}):
+        for scratch in ((False, True) if control else (False,)):
+            run = vcop_downstream(cfg, paths, progress, from_scratch=scratch, label_fraction=fraction)
+            runs[run.name] = run
+            if evaluate:
+                evaluate_condition(run.name, paths, run.model, cfg)
+    return runs
 
 
 def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
@@ -314,20 +393,19 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
     perms = permutations(cfg.tuple_len)
-    task = MultiTask(OrderTask(perms, "ce", augment=BatchAugment()), RegressionTask(tc.loss, BatchAugment()),
-                     cfg.multitrain_lambda)
-    groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
+    task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment()),
+                     RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
+    groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
+    key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"))
     res, wpath = _run("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
-                      groups, progress, max_epochs=max_epochs)
+                      groups, progress, key, max_epochs=max_epochs)
     pred, true = predict(model.regressor, fva, cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
     logits, labels, ages = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
-    write_result(paths.results_dir, "multitrain", kind="regressor", **_common(cfg, paths, cache),
-                 weights=paths.rel(wpath), history=paths.rel(paths.runs_dir / "multitrain" / "history.csv"),
+    write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
                  **_data_blocks("aihub", "finetune_train", "finetune_val", train_ages, val),
                  pretext_val=order_metrics(logits, labels, perms.numpy(), ages),
-                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda,
-                 best_epoch=res.best_epoch + 1, epochs_run=len(res.history))
+                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
     return RunResult("multitrain", model, res, val, wpath, train_ages)
 
 
@@ -339,17 +417,22 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     fitted on the condition's own training labels. Saves predictions and updates the results file."""
     check_name(name)
     result_path = paths.results_dir / f"{name}.json"
+    notebook = PREREQUISITE_NOTEBOOK[base_name(name)]
     if not result_path.exists():
-        raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook "
-                                f"{PREREQUISITE_NOTEBOOK[name]} first")
+        raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook {notebook} first")
+    record = json.loads(result_path.read_text())
     if model is None:
         model, cfg = load_model(name, paths)
+        trained = load_checkpoint(weights_path(paths, name)).get("run_id")
+        if trained != record.get("run_id"):
+            raise ValueError(f"{weights_path(paths, name)} (run {trained}) and {result_path} (run "
+                             f"{record.get('run_id')}) come from different training runs; run notebook {notebook} again")
     regressor = model.regressor if isinstance(model, MultitrainModel) else model
     cache = FaceCache(paths.cache_dir, "megaage_asian")
     rows = cache.split("test")
     ds = FaceDataset(cache, "test")
     pred, true = predict(regressor, _loader(ds, 128, False, cfg), device, cfg.amp)
-    train_ages = json.loads(result_path.read_text())["train"]["train_ages"]
+    train_ages = record["train"]["train_ages"]
     test = regression_metrics(pred, true)
     ref = mean_predictor_metrics(train_ages, true)
     pred_dir = paths.results_dir / "predictions"
@@ -358,15 +441,18 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
                   "pred": pred}).to_csv(pred_dir / f"{name}.csv", index=False)
     write_result(paths.results_dir, name, test={"dataset": "megaage_asian", "split": "test", **test},
                  mean_predictor=ref, predictions=paths.rel(pred_dir / f"{name}.csv"),
-                 test_data_hash=cache.data_hash)
+                 test_data_hash=cache.split_hashes.get("test", cache.data_hash))
     return {"test": test, "mean_predictor": ref}
 
 
-def megaage_table(results: dict) -> pd.DataFrame:
-    """MegaAge-Asian test metrics of the conditions that have them, each beside its mean predictor."""
+def test_table(paths: Paths, seeds, names) -> pd.DataFrame:
+    """Test metrics of the named runs in each seed, each beside its mean-age predictor's MAE."""
     rows = {}
-    for name, r in results.items():
-        if "test" in r:
-            rows[name] = {k: r["test"][k] for k in ("mae", "rmse", "r2", "ca3", "ca5", "n")}
-            rows[f"{name} (mean predictor)"] = {k: r["mean_predictor"][k] for k in ("mae", "rmse", "r2", "ca3", "ca5", "n")}
-    return pd.DataFrame(rows).T
+    for seed in ([seeds] if isinstance(seeds, int) else seeds):
+        results_dir = paths.for_seed(seed).results_dir
+        for name in names:
+            r = json.loads((results_dir / f"{name}.json").read_text())
+            if "test" in r:
+                rows[(name, seed)] = {**{k: r["test"][k] for k in ("mae", "rmse", "r2", "ca3", "ca5", "n")},
+                                      "mean predictor mae": r["mean_predictor"]["mae"]}
+    return pd.DataFrame(rows).T.rename_axis(["run", "seed"])

@@ -15,6 +15,11 @@ CONDITIONS = ("baseline", "korean_finetuned", "vcop_downstream", "multitrain")
 ENCODERS = ("shared2d", "r21d_mini")
 ORDER_HEADS = ("vcop", "score", "both")
 ORDER_LOSSES = ("ce", "soft")
+# Runs trained by a `TrainConfig` block of their own; `aihub_scratch` is the control of condition 3.
+RUNS = ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "aihub_scratch", "multitrain")
+# Settings that say where or how fast a run goes, not what it learns: a run started with one value
+# continues with another (a half-done CPU run resumes on a GPU).
+RUNTIME_FIELDS = ("device", "num_workers", "amp")
 AGE_LOSSES = ("l1", "mse", "weighted_l1")
 # A T!-way classification head over more than 5! = 120 classes is not what VCOP
 # does and would need far more data than any of these datasets hold.
@@ -49,7 +54,8 @@ class TrainConfig:
 @dataclass
 class Config:
     preset: str = "demo"
-    seed: int = 0
+    seed: int = 0                  # model seed: initial weights, batch order, augmentation
+    data_seed: int = 0             # synthetic data, splits, label subsets, fixed validation tuples
     device: str = "auto"           # "auto" picks CUDA when available
     num_workers: int = 0
     # data
@@ -63,7 +69,7 @@ class Config:
     imagenet_init: bool = False    # only works when the weights are already cached
     encoder: str = "shared2d"      # encoder of conditions 3 and 4
     order_head: str = "vcop"
-    order_loss: str = "ce"
+    order_loss: str = "ce"         # the order loss of `vcop` and of `multitrain`
     soft_temperature: float = 1.0
     multitrain_lambda: float = 0.5  # total = lambda * age + (1 - lambda) * order
     share_encoder: bool = True      # multitrain: one encoder, two heads
@@ -73,10 +79,11 @@ class Config:
     baseline: TrainConfig = field(default_factory=TrainConfig)
     korean_finetuned: TrainConfig = field(default_factory=lambda: TrainConfig(
         backbone_lr_mult=0.1, loss="weighted_l1"))
-    vcop: TrainConfig = field(default_factory=lambda: TrainConfig(loss="ce", batch_size=16))
+    vcop: TrainConfig = field(default_factory=lambda: TrainConfig(loss="", batch_size=16))
     vcop_downstream: TrainConfig = field(default_factory=lambda: TrainConfig(
         backbone_lr_mult=0.1, warmup_epochs=2))
-    multitrain: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=32))
+    aihub_scratch: TrainConfig = field(default_factory=lambda: TrainConfig(warmup_epochs=2))
+    multitrain: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> "Config":
         """Raise ValueError naming the parameter and its allowed values."""
@@ -94,21 +101,45 @@ class Config:
             raise ValueError(f"multitrain_lambda={self.multitrain_lambda}: must be in [0, 1]")
         if self.image_size < 16:
             raise ValueError(f"image_size={self.image_size}: must be at least 16 pixels")
-        for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
+        for name in RUNS:
             tc = getattr(self, name)
             if tc.epochs < 1 or tc.batch_size < 1:
                 raise ValueError(f"{name}.epochs and {name}.batch_size must be >= 1")
-            allowed = ORDER_LOSSES if name == "vcop" else AGE_LOSSES
-            _check_choice(f"{name}.loss", tc.loss, allowed)
+            if name == "vcop":
+                if tc.loss:
+                    raise ValueError(f"vcop.loss={tc.loss!r} is not used: the order loss of vcop and multitrain "
+                                     f"is order_loss (one of {', '.join(map(repr, ORDER_LOSSES))})")
+            else:
+                _check_choice(f"{name}.loss", tc.loss, AGE_LOSSES)
         return self
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def run_config(self, run: str) -> dict:
+        """What a run learns from in this config: everything but the runtime settings, the synthetic
+        data sizes (the data hash covers the data) and the other runs' training blocks."""
+        d = self.to_dict()
+        for k in (*RUNTIME_FIELDS, "synth", *RUNS):
+            d.pop(k)
+        d["train"] = asdict(getattr(self, run))
+        return d
+
 
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def _aihub_arms(**tc) -> dict:
+    """Conditions 3, 4 and the control: the same epochs, batch size and schedule, and no early stop
+    (patience = epochs), so each sees the same number of labelled AIHub images. The pretrained
+    encoder of condition 3 is fine-tuned at 0.1 x the head's LR; the arms that start from the
+    same weights as its pretext model did (control, multitrain) train the backbone at the head's LR."""
+    same = dict(**tc, patience=tc["epochs"])
+    return {"vcop_downstream": TrainConfig(**same, backbone_lr_mult=0.1),
+            "aihub_scratch": TrainConfig(**same, backbone_lr_mult=1.0),
+            "multitrain": TrainConfig(**same, backbone_lr_mult=1.0)}
 
 
 def _preset(name: str) -> Config:
@@ -121,9 +152,10 @@ def _preset(name: str) -> Config:
                               aihub_people=16, aihub_photos_per_person=16),
             baseline=TrainConfig(**tc),
             korean_finetuned=TrainConfig(**tc, backbone_lr_mult=0.1, loss="weighted_l1"),
-            vcop=TrainConfig(**{**tc, "batch_size": 8}, loss="ce"),
+            vcop=TrainConfig(**{**tc, "batch_size": 8}, loss=""),
             vcop_downstream=TrainConfig(**tc, backbone_lr_mult=0.1),
-            multitrain=TrainConfig(**{**tc, "batch_size": 8}),
+            aihub_scratch=TrainConfig(**tc),
+            multitrain=TrainConfig(**tc),
         )
     if name == "demo":
         # Sized for a 2-core CPU: the whole pipeline in minutes, models visibly learn.
@@ -133,10 +165,8 @@ def _preset(name: str) -> Config:
             baseline=TrainConfig(epochs=15, batch_size=64, lr=2e-3, warmup_epochs=1, patience=4),
             korean_finetuned=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
                                          warmup_epochs=1, patience=4, loss="weighted_l1"),
-            vcop=TrainConfig(epochs=12, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss="ce"),
-            vcop_downstream=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
-                                        warmup_epochs=2, patience=4),
-            multitrain=TrainConfig(epochs=10, batch_size=32, lr=2e-3, warmup_epochs=1, patience=4),
+            vcop=TrainConfig(epochs=12, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss=""),
+            **_aihub_arms(epochs=10, batch_size=64, lr=2e-3, warmup_epochs=2),
         )
     if name == "full":
         # The original's sizes: real data, GPU, ResNet-50 at 224 px.
@@ -148,10 +178,8 @@ def _preset(name: str) -> Config:
             baseline=TrainConfig(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2, patience=5),
             korean_finetuned=TrainConfig(epochs=20, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,
                                          warmup_epochs=2, patience=5, loss="weighted_l1"),
-            vcop=TrainConfig(epochs=30, batch_size=16, lr=1e-3, warmup_epochs=2, patience=5, loss="ce"),
-            vcop_downstream=TrainConfig(epochs=20, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,
-                                        warmup_epochs=3, patience=5),
-            multitrain=TrainConfig(epochs=20, batch_size=32, lr=1e-3, warmup_epochs=2, patience=5),
+            vcop=TrainConfig(epochs=30, batch_size=16, lr=1e-3, warmup_epochs=2, patience=5, loss=""),
+            **_aihub_arms(epochs=20, batch_size=64, lr=1e-3, warmup_epochs=3),
         )
     raise ValueError(f"preset={name!r} is not one of {', '.join(map(repr, PRESETS))}")
 
@@ -178,7 +206,7 @@ def config_from_dict(d: dict) -> Config:
     """Inverse of `Config.to_dict` (used when reading a checkpoint or results file)."""
     d = dict(d)
     d["synth"] = SynthConfig(**d.get("synth", {}))
-    for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
+    for name in RUNS:
         if name in d:
             d[name] = TrainConfig(**d[name])
     return Config(**d)

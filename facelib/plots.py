@@ -144,3 +144,22 @@ def pairwise_by_gap(pretext: dict, save=None):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, save)
+
+
+def label_efficiency(curve: dict, save=None):
+    """MAE of condition 3 and of its control against the share of fine-tuning labels, with 95% intervals."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    x = np.asarray(curve["fractions"]) * 100
+    for k, name in enumerate(("vcop_downstream", "aihub_scratch")):
+        mae, ci = np.asarray(curve[name]["mae"]), np.asarray(curve[name]["ci95"])
+        ax.errorbar(x * (1 + 0.02 * (2 * k - 1)), mae, yerr=[mae - ci[:, 0], ci[:, 1] - mae], fmt="-o", ms=4,
+                    capsize=3, color=CONDITION_COLOURS[name], label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:.0f}%" for v in x])
+    ax.set_xlabel("share of fine-tuning labels (identities)")
+    ax.set_ylabel("test MAE (years)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, save)
+

@@ -90,9 +90,20 @@ def _iou(a, b):
     return inter / union if union else 0.0
 
 
+def seed_paths(paths):
+    """Paths whose weights folder holds trained conditions: `paths` itself, or the lowest model seed
+    under it (weights/seed<k>/, as `facelib run` writes them)."""
+    from .conditions import weights_path
+    if paths.seed is not None or any(weights_path(paths, n).exists() for n in CONDITIONS):
+        return paths
+    seeds = sorted(int(p.name[4:]) for p in paths.weights_dir.glob("seed*") if p.name[4:].isdigit())
+    return paths.for_seed(seeds[0]) if seeds else paths
+
+
 def load_conditions(paths, names=CONDITIONS) -> dict:
-    """{condition: (regressor, config)} for every condition whose weights exist."""
+    """{condition: (regressor, config)} for every condition whose weights exist (model seed: see `seed_paths`)."""
     from .conditions import MultitrainModel, load_model, weights_path
+    paths = seed_paths(paths)
     models = {}
     for name in names:
         if weights_path(paths, name).exists():

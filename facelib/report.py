@@ -14,8 +14,6 @@ from .plots import CONDITION_COLOURS, _save
 from .predict import PREDICT_GROUPS, age_group
 
 LOWER_IS_BETTER = {"mae", "rmse"}
-# Relative MAE differences below this are not called a win or a loss from a single seed.
-SMALL_DIFFERENCE = 0.05
 # Figures the original prototype reported on the real MegaAge-Asian test set
 # (shared/seeds/README.md): another implementation on real data, never ranked with ours.
 ORIGINAL_FIGURES = pd.DataFrame(
@@ -45,65 +43,121 @@ def styled_comparison(table: pd.DataFrame):
     return table.style.apply(highlight).format({m: "{:.3f}" for m in ("mae", "rmse", "r2", "ca3", "ca5")})
 
 
+def interval_table(summary: dict) -> pd.DataFrame:
+    """Per condition (and the control): MAE over seeds, its 95% interval, each seed's MAE, and
+    whether it beats always predicting its training mean."""
+    runs = {**summary["conditions"], **{k: v for k, v in summary["reference"].items() if "mae_ci95" in v}}
+    return pd.DataFrame({c: {"mae": m["mae"], "ci95 low": m["mae_ci95"][0], "ci95 high": m["mae_ci95"][1],
+                             "mae per seed": ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
+                             "mean predictor mae": m["mean_predictor_mae"],
+                             "beats mean predictor": m["beats_mean_predictor"]} for c, m in runs.items()}).T
+
+
+def comparisons_table(summary: dict) -> pd.DataFrame:
+    """Every comparison: MAE(a) − MAE(b), its paired 95% interval, the verdict, and per-seed wins."""
+    return pd.DataFrame([{"a": c["a"], "b": c["b"], "mae(a) - mae(b)": round(c["mae_diff"], 3),
+                          "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
+                          "seeds where a is lower": f"{c['seeds_a_better']} of {c['seeds']}"}
+                         for c in summary.get("comparisons", [])])
+
+
+def budget_table(summary: dict) -> pd.DataFrame:
+    """Images seen, epochs, optimizer steps and wall seconds of every run, means over seeds."""
+    return pd.DataFrame(summary.get("budget", {})).T.astype({"images_seen": int, "epochs": int, "steps": int}).round(1)
+
+
+def _diff(c: dict) -> str:
+    lo, hi = c["ci95"]
+    f = "{:+.3f}" if max(abs(lo), abs(hi)) < 0.1 else "{:+.2f}"
+    return f"{f.format(c['mae_diff'])} years, 95% CI {f.format(lo)} to {f.format(hi)}"
+
+
+def _seeds_disagree(c: dict) -> bool:
+    wins = c.get("seeds_a_better", 0)
+    return c.get("seeds", 1) > 1 and 0 < wins < c["seeds"]
+
+
+def _said(c: dict) -> str:
+    """One comparison in words, from its verdict alone."""
+    a, b = c["a"], c["b"]
+    if c["verdict"] == "a better":
+        text = f"{a} has a lower MAE than {b} ({_diff(c)})"
+    elif c["verdict"] == "b better":
+        text = f"{a} has a higher MAE than {b} ({_diff(c)})"
+    else:
+        text = f"no difference between {a} and {b} is shown ({_diff(c)}: the interval includes 0)"
+    if c.get("seeds", 1) > 1:
+        text += f"; {a} was lower in {c['seeds_a_better']} of {c['seeds']} seeds"
+    return text
+
+
 def conclusion(summary: dict) -> str:
-    """One paragraph generated from the numbers: the winner on MAE, by how much against the
-    baseline, whether order pretraining helped, and whether the data were synthetic."""
+    """The study's answer in a paragraph, stating a difference only where a comparison's verdict
+    shows one (its 95% interval excludes 0), saying plainly which conditions are no better than
+    predicting the training mean, and, with one seed, that seed variance is not in the intervals."""
     conds = summary["conditions"]
-    mae = {c: m["mae"] for c, m in conds.items()}
-    winner = min(mae, key=mae.get)
-    parts = []
+    seeds = summary.get("seeds", [0])
     data = summary.get("data")
-    where = "the MegaAge-Asian test split" + (" (synthetic faces)" if data == "synthetic" else "")
-    parts.append(f"On {where}, {winner} has the lowest MAE ({mae[winner]:.2f} years, n = {conds[winner]['n']}).")
-    if "baseline" in mae and winner != "baseline":
-        rel = (mae["baseline"] - mae[winner]) / mae["baseline"]
-        parts.append(f"That is {rel:.0%} lower than the baseline ({mae['baseline']:.2f}).")
-    elif "baseline" in mae and len(mae) > 1:
-        second = sorted(mae, key=mae.get)[1]
-        parts.append(f"The next best, {second}, is {(mae[second] - mae['baseline']) / mae['baseline']:.0%} worse.")
-    ref = summary.get("reference", {}).get("mean_predictor")
-    if ref:
-        parts.append(f"Always predicting the training mean gives {ref['mae']:.2f}.")
-    order_conds = [c for c in ("vcop_downstream", "multitrain") if c in mae]
-    if order_conds and "baseline" in mae:
-        verdicts = [f"{c} {mae[c]:.2f} ({(mae[c] - mae['baseline']) / mae['baseline']:+.0%} vs baseline)"
-                    for c in order_conds]
-        helped = any(mae[c] < mae["baseline"] for c in order_conds)
-        parts.append("Conditions that use the order task: " + ", ".join(verdicts) + "; "
-                     + ("at least one beats the baseline here" if helped else "neither beats the baseline here")
-                     + " (which also differs in its training data).")
-    scratch = summary.get("reference", {}).get("aihub_scratch")
-    if scratch and "vcop_downstream" in mae:
-        delta = (mae["vcop_downstream"] - scratch["mae"]) / scratch["mae"]
-        verdict = (", too small a difference to call from one seed." if abs(delta) < SMALL_DIFFERENCE
-                   else ", so it helped there." if delta < 0 else ", so it did not help there.")
-        parts.append(f"Against the same fine-tuning from random weights (aihub_scratch, {scratch['mae']:.2f}), "
-                     f"order pretraining changes the MAE by {delta:+.0%}{verdict}")
+    n = next(iter(conds.values()))["n"]
+    where = f"the MegaAge-Asian test split ({'synthetic faces, ' if data == 'synthetic' else ''}n = {n})"
+    parts = [f"On {where}, over {len(seeds)} model seed{'s' if len(seeds) > 1 else ''}: "
+             + ", ".join(f"{c} {m['mae']:.2f}" + (f" [{m['mae_ci95'][0]:.2f}, {m['mae_ci95'][1]:.2f}]"
+                                                 if "mae_ci95" in m else "") for c, m in conds.items())
+             + " years MAE (95% intervals in brackets)."]
+    ref = summary.get("reference", {})
+    if "mean_predictor" in ref:
+        parts.append(f"Always predicting the training mean gives {ref['mean_predictor']['mae']:.2f}.")
+    worse = [c for c, m in {**conds, **{k: v for k, v in ref.items() if k == "aihub_scratch"}}.items()
+             if m.get("beats_mean_predictor") is False]
+    if worse:
+        parts.append(f"{', '.join(worse)} {'is' if len(worse) == 1 else 'are'} no better than predicting "
+                     f"the mean age of {'its' if len(worse) == 1 else 'their'} own training labels.")
+    comps = summary.get("comparisons", [])
+    vs_base = [c for c in comps if c["b"] == "baseline"]
+    if vs_base:
+        parts.append("Against the baseline: " + "; ".join(_said(c) for c in vs_base)
+                     + ". Conditions 3 and 4 also differ from the baseline in their training data, so these "
+                       "differences are not the order task's alone.")
+    control = [c for c in comps if c["b"] == "aihub_scratch"]
+    if control:
+        parts.append("Against the same fine-tuning without order pretraining (aihub_scratch, the same data and "
+                     "number of labelled images): " + "; ".join(_said(c) for c in control) + ".")
+        main = next((c for c in control if c["a"] == "vcop_downstream"), None)
+        if main is not None and main["verdict"] != "no difference shown" and _seeds_disagree(main):
+            parts.append("The interval excludes 0, but the seeds disagree on the sign, so this difference does not "
+                         "survive a change of model seed: no conclusion on order pretraining.")
+        elif main is not None:
+            parts.append({"a better": "Here, order pretraining helped.",
+                          "b better": "Here, order pretraining hurt.",
+                          }.get(main["verdict"], "Whether order pretraining helps is not shown by this run."))
+    curve = summary.get("label_efficiency")
+    if curve:
+        shown = [f"{c['fraction']:.0%}: {c['verdict'].replace('a better', 'pretraining better').replace('b better', 'control better')}"
+                 for c in curve["comparisons"]]
+        parts.append("By share of fine-tuning labels (condition 3 against its control): " + ", ".join(shown) + ".")
     if "pretext" in summary:
         p = summary["pretext"]
-        parts.append(f"The pretext model orders held-out tuples with top-1 {p['top1']:.2f} "
+        parts.append(f"The pretext model orders tuples of unseen people with top-1 {p['top1']:.2f} "
                      f"(chance {p['chance_top1']:.2f}) and Kendall tau {p['kendall_tau']:.2f}.")
+    if len(seeds) == 1:
+        parts.append("With one model seed the intervals cover the sampling of test faces only, not seed-to-seed "
+                     "variance, which can be as large as the differences: run with several seeds "
+                     "(`facelib run --seeds 0,1,2`) before drawing a conclusion.")
+    else:
+        parts.append("Comparison intervals resample test faces (pooled over seeds); the per-seed counts show how "
+                     "consistent each difference is across seeds.")
     if data == "synthetic":
         parts.append("These faces are synthetic: the numbers show that the pipeline works and how the conditions "
                      "behave on drawn faces, not how they behave on real photographs.")
     return " ".join(parts)
 
 
-def consistency_warnings(results: dict) -> list[str]:
-    """Warnings when results were produced from different presets, data kinds or prepared data."""
-    runs = {n: r for n, r in results.items() if n in (*CONDITIONS, "vcop", "aihub_scratch")}
-    out = []
-    for key, what in (("preset", "presets"), ("data", "data kinds"), ("seed", "seeds")):
-        values = {n: r.get(key) for n, r in runs.items()}
-        if len(set(map(str, values.values()))) > 1:
-            out.append(f"results come from different {what}: {values}")
-    tests = {n: r.get("test_data_hash") for n, r in runs.items() if r.get("test_data_hash")}
-    if len(set(tests.values())) > 1:
-        out.append(f"conditions were tested on different prepared MegaAge data: {sorted(tests)}")
-    aihub = {n: r.get("data_hash") for n, r in runs.items() if n != "baseline" and r.get("data_hash")}
-    if len(set(aihub.values())) > 1:
-        out.append(f"AIHub-trained runs used different prepared data: {aihub}")
-    return out
+def conclusion_markdown(summary: dict) -> str:
+    """conclusion.md: every warning about the results (stale files, mixed data, presets or seeds)
+    above the conclusion, so that nobody reads the one without the other."""
+    warnings = summary.get("warnings", [])
+    head = "".join(f"> **Warning:** {w}\n>\n" for w in warnings)
+    return (head + "\n" if head else "") + conclusion(summary) + "\n"
 
 
 def load_predictions(results: dict, root) -> dict:

@@ -36,11 +36,13 @@ def _jsonable(o):
     return o
 
 
-def write_result(results_dir, name: str, **fields) -> Path:
-    """Merge `fields` into `results_dir/<name>.json` (creating it) and return its path."""
+def write_result(results_dir, name: str, fresh: bool = False, **fields) -> Path:
+    """Merge `fields` into `results_dir/<name>.json` (creating it) and return its path.
+
+    fresh: start the file anew (a training run does), so no field of an earlier run survives."""
     path = Path(results_dir) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {"name": name}
+    data = json.loads(path.read_text()) if path.exists() and not fresh else {"name": name}
     data.update(_jsonable(fields))
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True))
@@ -49,7 +51,7 @@ def write_result(results_dir, name: str, **fields) -> Path:
 
 
 def read_results(results_dir) -> dict:
-    """{name: result dict} for every results file except the summary."""
+    """{name: result dict} for every results file in one folder, except the summary."""
     out = {}
     for p in sorted(Path(results_dir).glob("*.json")):
         if p.stem != "summary":
@@ -57,31 +59,168 @@ def read_results(results_dir) -> dict:
     return out
 
 
-def summarize(results: dict) -> dict:
-    """The summary contract: preset, data kind, the four conditions' test metrics, the
-    mean-age reference (fitted on the baseline's training labels) and the pretext metrics."""
-    conds = {c: results[c] for c in CONDITIONS if c in results and "test" in results[c]}
+# Runs the summary compares; `aihub_scratch` is the control of condition 3, reported beside the four.
+CONTROL = "aihub_scratch"
+COMPARED = (*CONDITIONS, CONTROL)
+
+
+def collect(paths, seeds) -> tuple[dict, list[str]]:
+    """The results of each model seed that still describe the weights and data in place, and a
+    warning for every file left out or every inconsistency: {seed: {name: result}}, [warnings].
+
+    A results file is stale when its weights were trained again since (another run id), when the
+    prepared data it was trained or tested on changed, or when its seed is not one of `seeds`."""
+    from .data.prepare import FaceCache
+    from .train import load_checkpoint
+
+    hashes = {}
+    for name in ("utkface", "megaage_asian", "aihub"):
+        try:
+            hashes[name] = FaceCache(paths.cache_dir, name).split_hashes
+        except FileNotFoundError:
+            hashes[name] = {}
+    per_seed, warnings = {}, []
+    for seed in seeds:
+        sp = paths.for_seed(seed)
+        kept = {}
+        for name, r in read_results(sp.results_dir).items():
+            why = _stale(r, sp, hashes, load_checkpoint)
+            if why:
+                warnings.append(f"seed {seed}: {sp.rel(sp.results_dir / (name + '.json'))} left out: {why}")
+            else:
+                kept[name] = r
+        per_seed[seed] = kept
+    others = sorted(int(p.name[4:]) for p in Path(paths.out_dir).glob("seed*")
+                    if p.name[4:].isdigit() and int(p.name[4:]) not in seeds)
+    if others:
+        warnings.append(f"results of seeds {others} lie in {paths.rel(paths.out_dir)} but are not part of "
+                        f"this summary (seeds {list(seeds)})")
+    runs = [r for rs in per_seed.values() for r in rs.values() if "run_id" in r]
+    for key, what in (("preset", "presets"), ("data", "data kinds"), ("data_seed", "data seeds")):
+        values = sorted({str(r.get(key)) for r in runs})
+        if len(values) > 1:
+            warnings.append(f"results come from different {what}: {', '.join(values)}")
+    return per_seed, warnings
+
+
+def _stale(r: dict, paths, hashes: dict, load_checkpoint) -> str:
+    if "run_id" not in r:
+        return ""  # not a training record (data.json)
+    w = paths.root / r.get("weights", "")
+    if not w.is_file():
+        return f"its weights {r.get('weights')} are gone"
+    trained = load_checkpoint(w).get("run_id")
+    if trained != r["run_id"]:
+        return f"{r.get('weights')} was trained again since (run {trained}, this file: run {r['run_id']})"
+    for key, h in r.get("data_hashes", {}).items():
+        dataset, split = key.split("/", 1)
+        if hashes.get(dataset, {}).get(split, h) != h:
+            return f"it was trained on other {key} data than the cache now holds"
+    test = r.get("test_data_hash")
+    if test and hashes.get("megaage_asian", {}).get("test", test) != test:
+        return "it was tested on other megaage_asian/test data than the cache now holds"
+    return ""
+
+
+def _abs_errors(per_seed: dict, name: str, root) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages) of a run tested in every seed."""
+    errs, mean_errs, ages = [], [], None
+    for results in per_seed.values():
+        r = results.get(name)
+        if not r or "test" not in r or not r.get("predictions"):
+            return None
+        df = pd.read_csv(Path(root) / r["predictions"]).sort_values("index")
+        if ages is not None and not np.array_equal(ages, df["age"].to_numpy()):
+            raise ValueError(f"{name}: seeds were tested on different faces")
+        ages = df["age"].to_numpy()
+        errs.append(np.abs(df["pred"].to_numpy() - ages))
+        mean_errs.append(np.abs(r["mean_predictor"]["predicts"] - ages))
+    return np.stack(errs), np.stack(mean_errs), ages
+
+
+def _condition_block(per_seed: dict, name: str, err, mean_err) -> dict:
+    from .stats import mae_ci, paired_diff
+    tests = [rs[name]["test"] for rs in per_seed.values()]
+    block = {k: float(np.mean([t[k] for t in tests])) for k in ("mae", "rmse", "r2", "ca3", "ca5")}
+    _, ci_vs_mean = paired_diff(err, mean_err)
+    block.update(n=int(tests[0]["n"]), mae_seeds=[float(t["mae"]) for t in tests], mae_ci95=mae_ci(err),
+                 beats_mean_predictor=bool(ci_vs_mean[1] < 0), mean_predictor_mae=float(mean_err.mean()))
+    return block
+
+
+def summarize(per_seed: dict, root, warnings=()) -> dict:
+    """The summary contract: preset, data kind, the four conditions' test metrics (means over model
+    seeds, with `mae_seeds`, `mae_ci95` and `beats_mean_predictor`), the mean-age reference (fitted
+    on the baseline's training labels), the control, `comparisons` with verdicts, the pretext
+    metrics, each run's training budget and, when it was run, `label_efficiency`."""
+    from .stats import compare
+    errors = {n: e for n in COMPARED if (e := _abs_errors(per_seed, n, root)) is not None}
+    conds = [c for c in CONDITIONS if c in errors]
     if not conds:
-        raise ValueError("no condition has test metrics yet; run notebooks 01-05 first")
-    presets = {r.get("preset") for r in results.values()}
-    kinds = {r.get("data") for r in results.values()}
-    ref = results.get("baseline", next(iter(conds.values())))
+        raise ValueError("no condition has test metrics in every seed yet; run notebooks 01-05 first")
+    runs = [r for rs in per_seed.values() for r in rs.values() if "run_id" in r]
+    presets, kinds = {r.get("preset") for r in runs}, {r.get("data") for r in runs}
+    first = next(iter(per_seed.values()))
+    ref = first.get("baseline", first[conds[0]])
     summary = {
         "preset": presets.pop() if len(presets) == 1 else sorted(map(str, presets)),
         "data": kinds.pop() if len(kinds) == 1 else "mixed",
-        "conditions": {c: {k: r["test"][k] for k in REGRESSION_KEYS} for c, r in conds.items()},
+        "seeds": sorted(per_seed),
+        "conditions": {c: _condition_block(per_seed, c, *errors[c][:2]) for c in conds},
         "reference": {"mean_predictor": {**{k: ref["mean_predictor"][k] for k in REGRESSION_KEYS},
                                          "fitted_on": ref.get("train", {}).get("dataset", "")}},
     }
-    control = results.get("aihub_scratch")
-    if control and "test" in control:
-        summary["reference"]["aihub_scratch"] = {**{k: control["test"][k] for k in REGRESSION_KEYS},
-                                                 "what": "condition 3's fine-tuning from random weights"}
-    if "vcop" in results and "pretext" in results["vcop"]:
-        p = results["vcop"]["pretext"]
-        summary["pretext"] = {k: p[k] for k in ("top1", "top3", "exact_match", "kendall_tau",
-                                                 "spearman_rho", "chance_top1")}
+    if CONTROL in errors:
+        summary["reference"][CONTROL] = {**_condition_block(per_seed, CONTROL, *errors[CONTROL][:2]),
+                                         "what": "condition 3's fine-tuning without the order pretraining"}
+    pairs = [(c, "baseline") for c in conds if c != "baseline" and "baseline" in errors]
+    pairs += [(c, CONTROL) for c in ("vcop_downstream", "multitrain") if c in errors and CONTROL in errors]
+    summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0]) for a, b in pairs]
+    pretexts = [rs["vcop"]["pretext"] for rs in per_seed.values() if "pretext" in rs.get("vcop", {})]
+    if pretexts:
+        keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1")
+        summary["pretext"] = {k: float(np.mean([p[k] for p in pretexts])) for k in keys}
+        summary["pretext"]["top1_seeds"] = [p["top1"] for p in pretexts]
+    summary["budget"] = budget_table(per_seed)
+    curve = label_efficiency(per_seed, root)
+    if curve:
+        summary["label_efficiency"] = curve
+    summary["warnings"] = list(warnings)
     return summary
+
+
+def budget_table(per_seed: dict) -> dict:
+    """{run: images seen, epochs, optimizer steps, wall seconds}, averaged over seeds."""
+    out = {}
+    for name in ("vcop", *CONDITIONS, CONTROL):
+        rows = [rs[name]["budget"] for rs in per_seed.values() if "budget" in rs.get(name, {})]
+        if rows:
+            out[name] = {k: float(np.mean([r[k] for r in rows])) for k in ("images_seen", "epochs", "steps", "seconds")}
+    return out
+
+
+def label_efficiency(per_seed: dict, root) -> dict:
+    """Condition 3 against its control at each share of the fine-tuning labels that both ran
+    in every seed: MAE, interval, and the paired comparison with its verdict."""
+    from .stats import compare, mae_ci
+    names = {n for rs in per_seed.values() for n in rs}
+    fractions = sorted({int(n.rsplit("_labels", 1)[1]) for n in names
+                        if n.startswith("vcop_downstream_labels") and f"{CONTROL}_labels{n.rsplit('_labels', 1)[1]}" in names})
+    if not fractions:
+        return {}
+    curve = {"fractions": [], "vcop_downstream": {"mae": [], "ci95": []}, CONTROL: {"mae": [], "ci95": []},
+             "comparisons": []}
+    for pct in [*fractions, 100]:
+        suffix = "" if pct == 100 else f"_labels{pct}"
+        e3, ec = _abs_errors(per_seed, "vcop_downstream" + suffix, root), _abs_errors(per_seed, CONTROL + suffix, root)
+        if e3 is None or ec is None:
+            continue
+        curve["fractions"].append(pct / 100)
+        for name, e in (("vcop_downstream", e3), (CONTROL, ec)):
+            curve[name]["mae"].append(float(e[0].mean()))
+            curve[name]["ci95"].append(mae_ci(e[0]))
+        curve["comparisons"].append({"fraction": pct / 100, **compare("vcop_downstream", CONTROL, e3[0], ec[0])})
+    return curve
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
@@ -91,8 +230,12 @@ def summary_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T[list(REGRESSION_KEYS)].astype({"n": int})
 
 
-def write_summary(results_dir) -> dict:
-    summary = _jsonable(summarize(read_results(results_dir)))
-    (Path(results_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
-    summary_table(summary).to_csv(Path(results_dir) / "summary.csv", index_label="condition")
+def write_summary(paths, seeds) -> dict:
+    """Collect the results of `seeds`, summarise them into outputs/results/summary.json and
+    summary.csv, and return the summary (its `warnings` list every file left out)."""
+    per_seed, warnings = collect(paths, seeds)
+    summary = _jsonable(summarize(per_seed, paths.root, warnings))
+    paths.results_dir.mkdir(parents=True, exist_ok=True)
+    (paths.results_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary_table(summary).to_csv(paths.results_dir / "summary.csv", index_label="condition")
     return summary

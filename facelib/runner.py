@@ -28,9 +28,12 @@ def list_notebooks(root=None) -> list[Path]:
 
 
 def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", weights_dir: str = "weights",
-                  seed: int = 0, start: str | None = None, only: list[str] | None = None, root=None,
-                  log_output: bool = False) -> dict:
+                  seeds=(0,), start: str | None = None, only: list[str] | None = None, root=None,
+                  log_output: bool = False, data_seed: int = 0, extra: dict | None = None) -> dict:
     """Run every notebook (from `start`, e.g. "03") and return {notebook: seconds}.
+
+    seeds: model seeds; every notebook trains or reads each (same data, per-seed weights and results).
+    extra: more parameters for the notebooks that declare them (e.g. {"label_fractions": [0.25]}).
 
     Executed copies go to OUT/notebooks/. Raises NotebookFailed naming the notebook and cell.
     """
@@ -52,15 +55,17 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
     # The python3 kernel spec runs `python`; make that this interpreter.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     params = {"preset": preset, "data_root": data, "out_dir": str(out), "weights_dir": str(weights),
-              "seed": seed, "progress": False, "interactive": False}
+              "seeds": [int(s) for s in seeds], "data_seed": data_seed, "progress": False, "interactive": False}
     times = {}
     for nb in nbs:
         dest = out / "notebooks" / nb.name
         print(f"▶ {nb.name}", flush=True)
         t0 = time.time()
         try:
-            pm.execute_notebook(str(nb), str(dest), parameters=params, cwd=str(nb.parent), kernel_name="python3",
-                                progress_bar=False, log_output=log_output)
+            declared = {p["name"] for p in pm.inspect_notebook(str(nb)).values()}
+            extras = {k: v for k, v in (extra or {}).items() if k in declared}
+            pm.execute_notebook(str(nb), str(dest), parameters={**params, **extras}, cwd=str(nb.parent),
+                                kernel_name="python3", progress_bar=False, log_output=log_output)
         except PapermillExecutionError as e:
             source = ""
             try:
@@ -75,5 +80,5 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
         print(f"  done in {times[nb.stem]:.1f}s → {dest}", flush=True)
     times_path = out / "run_times.json"
     previous = json.loads(times_path.read_text()) if times_path.exists() else {}
-    times_path.write_text(json.dumps({**previous, "preset": preset, **times}, indent=2))
+    times_path.write_text(json.dumps({**previous, "preset": preset, "seeds": list(params["seeds"]), **times}, indent=2))
     return times

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import losses as L
 from .data.augment import normalize_batch
+from .models.heads import full_precision
 from .models.order import scores_to_perm_logits
 
 
@@ -88,7 +89,8 @@ class RegressionTask:
     def __call__(self, model, batch):
         x, age = batch
         pred = model(model_input(x, self.augment, model.training)).float()
-        loss = self.loss_fn(pred, age)
+        with full_precision(pred):
+            loss = self.loss_fn(pred, age.float())
         return loss, {"loss": loss.detach(), "mae": (pred.detach() - age).abs().mean()}
 
 
@@ -110,14 +112,15 @@ class OrderTask:
         x, label, ages = batch
         out = model(model_input(x, self.augment, model.training))
         loss = 0.0
-        if "logits" in out:
-            logits = out["logits"].float()
-            if self.soft is not None:
-                loss = loss + self.soft.to(logits.device)(logits, label)
-            else:
-                loss = loss + L.permutation_ce(logits, label)
-        if "scores" in out:
-            loss = loss + L.pairwise_ranking(out["scores"].float(), ages)
+        with full_precision(x):
+            if "logits" in out:
+                logits = out["logits"].float()
+                if self.soft is not None:
+                    loss = loss + self.soft.to(logits.device)(logits, label)
+                else:
+                    loss = loss + L.permutation_ce(logits, label)
+            if "scores" in out:
+                loss = loss + L.pairwise_ranking(out["scores"].float(), ages.float())
         acc = (self.logits(out).argmax(1) == label).float().mean()
         return loss, {"loss": loss.detach(), "acc": acc}
 
@@ -192,6 +195,35 @@ class FitResult:
     best_path: Path
     stopped_early: bool
     resumed_from: int  # epochs already done when this call started (0: fresh)
+    budget: dict       # images seen, optimizer steps, epochs and wall seconds, over all calls of this run
+    key: dict          # the run key the weights were trained under (see `fit`)
+
+
+def key_changes(old: dict | None, new: dict) -> str:
+    """What differs between two run keys, in a few words ("training data (train)", "config: lr")."""
+    if not old:
+        return "its checkpoint has no run key (written by an older facelib)"
+    said = []
+    for part, what in (("data", "training data"), ("upstream", "upstream weights")):
+        a, b = old.get(part, {}), new.get(part, {})
+        if a != b:
+            said.append(f"{what} ({', '.join(sorted(k for k in {*a, *b} if a.get(k) != b.get(k)))})")
+    flat_a, flat_b = _flatten({k: v for k, v in old.items() if k not in ("data", "upstream")}), \
+        _flatten({k: v for k, v in new.items() if k not in ("data", "upstream")})
+    fields = sorted(k for k in {*flat_a, *flat_b} if flat_a.get(k) != flat_b.get(k))
+    if fields:
+        said.append("settings (" + ", ".join(fields[:6]) + (" …" if len(fields) > 6 else "") + ")")
+    return "; ".join(said) + " changed"
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -205,14 +237,18 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
 
 def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train_cfg, run_dir,
         seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str = "min",
-        progress: bool = True, tensorboard_dir=None, config: dict | None = None,
+        progress: bool = True, tensorboard_dir=None, config: dict | None = None, key: dict | None = None,
         resume: bool = True, max_epochs: int | None = None) -> FitResult:
     """Train `model` and leave it holding its best weights (by validation `monitor`).
 
     task: callable (model, batch) → (loss, {name: scalar}); its `monitor` is the default metric.
     param_groups: list of dicts for AdamW, each with "params" and "lr" (and an optional "name").
     train_cfg: a `TrainConfig` (epochs, lr, weight_decay, warmup_epochs, patience, steps_per_epoch).
-    run_dir: where `last.pt`, `best.pt` and `history.csv` go; an unfinished run there is resumed.
+    run_dir: where `last.pt`, `best.pt` and `history.csv` go. A run there whose key equals this
+        one continues (or, finished, is not trained again); any other is discarded, saying why.
+    key: what the run learns from: {"data": {split: hash}, "upstream": {run: hash}, "config": {...}};
+        the seed and `train_cfg` are added. Runtime settings (device, workers, AMP) belong outside it.
+    config: the full config, stored in the checkpoints to rebuild the model.
     max_epochs: stop after this many epochs in this call (the run stays resumable).
     """
     from tqdm.auto import tqdm
@@ -221,7 +257,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     monitor = monitor or task.monitor
-    cfg_dict = {"train": asdict(train_cfg), "config": config or {}, "seed": seed}
+    run_key = {**(key or {}), "train": asdict(train_cfg), "seed": seed}
     model.to(device)
     if device.type == "cuda":
         channels_last(model)
@@ -234,19 +270,23 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     start, best, best_epoch, bad, history, finished = 0, math.inf, -1, 0, [], False
+    budget = {"images": 0, "steps": 0, "seconds": 0.0}
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location=device)
-        if ckpt.get("fit_config") == cfg_dict:
+        if ckpt.get("run_key") == run_key:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
             start, best, best_epoch = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["best_epoch"]
-            bad, history, finished = ckpt["bad_epochs"], ckpt["history"], ckpt["finished"]
-            print(f"[{run_dir.name}] resuming after epoch {start} (best {monitor} {best:.4f} at epoch {best_epoch + 1})")
+            bad, history, finished, budget = ckpt["bad_epochs"], ckpt["history"], ckpt["finished"], ckpt["budget"]
+            print(f"[{run_dir.name}] {'finished' if finished else 'resuming'} after epoch {start} "
+                  f"(best {monitor} {best:.4f} at epoch {best_epoch + 1}); same data, upstream and settings")
         else:
-            print(f"[{run_dir.name}] {last_path} was written with other settings; starting afresh")
+            print(f"[{run_dir.name}] retraining from scratch: {key_changes(ckpt.get('run_key'), run_key)}")
+    if start == 0:
+        best_path.unlink(missing_ok=True)  # a best.pt of another run must never be loaded below
     resumed_from = start
     sign = 1.0 if mode == "min" else -1.0
 
@@ -280,6 +320,8 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
             batch = to_device(batch, device)
             with autocast(device, amp):
                 loss, stats = task(model, batch)
+            budget["images"] += _batch_size(batch)
+            budget["steps"] += 1
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"[{run_dir.name}] loss became {loss_value} at epoch {epoch + 1}, "
@@ -301,14 +343,16 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
         for g in opt.param_groups:
             row[f"lr_{g.get('name', 'group')}"] = g["lr"]
         row["seconds"] = time.time() - t0
-        key = f"val_{monitor}"
-        if key not in row:
+        budget["seconds"] += row["seconds"]
+        metric = f"val_{monitor}"
+        if metric not in row:
             raise KeyError(f"monitor={monitor!r}: the task reports {sorted(row)}")
-        value = row[key]
+        value = row[metric]
         improved = sign * value < sign * best
         if improved:
             best, best_epoch, bad = value, epoch, 0
-            save_atomic({"model": model.state_dict(), "epoch": epoch, "metric": value, "config": config}, best_path)
+            save_atomic({"model": model.state_dict(), "epoch": epoch, "metric": value, "config": config,
+                         "run_key": run_key}, best_path)
         elif epoch + 1 > train_cfg.warmup_epochs:
             bad += 1
         history.append(row)
@@ -316,8 +360,8 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
         finished = stopped or epoch + 1 == train_cfg.epochs
         save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "scaler": scaler.state_dict(), "epoch": epoch, "best_metric": best, "best_epoch": best_epoch,
-                     "bad_epochs": bad, "history": history, "finished": finished, "fit_config": cfg_dict,
-                     "config": config}, last_path)
+                     "bad_epochs": bad, "history": history, "finished": finished, "run_key": run_key,
+                     "budget": budget, "config": config}, last_path)
         pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
         if writer is not None:
             for k, v in row.items():
@@ -333,7 +377,8 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     if best_path.exists():
         model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
     return FitResult(pd.DataFrame(history), best, best_epoch, best_path,
-                     stopped_early=bool(stopped and epoch < train_cfg.epochs), resumed_from=resumed_from)
+                     stopped_early=bool(stopped and epoch < train_cfg.epochs), resumed_from=resumed_from,
+                     budget={**budget, "epochs": len(history)}, key=run_key)
 
 
 def _batch_size(batch) -> int:

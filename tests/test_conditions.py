@@ -100,7 +100,7 @@ def test_scratch_control_is_a_reference_not_a_condition(trained_paths, smoke_cfg
     from facelib.results import read_results, summarize, summary_table
     C.vcop_downstream(smoke_cfg, trained_paths, progress=False, from_scratch=True)
     C.evaluate_condition("aihub_scratch", trained_paths)
-    summary = summarize(read_results(trained_paths.results_dir))
+    summary = summarize({0: read_results(trained_paths.results_dir)}, trained_paths.root)
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
     assert summary["reference"]["aihub_scratch"]["n"] == 30
     assert list(summary_table(summary).index)[-2:] == ["mean_predictor", "aihub_scratch"]

@@ -1,39 +1,95 @@
-"""The comparison report: the conclusion names the right winner, checks, derived groups."""
+"""The comparison report: a conclusion that states only what the verdicts show, tables, derived groups."""
 import pandas as pd
 import pytest
 
-from facelib.report import best_per_column, comparison_table, conclusion, consistency_warnings, group_classification
+from facelib.report import (best_per_column, comparison_table, comparisons_table, conclusion, conclusion_markdown,
+                            group_classification, interval_table)
 
 
-def _summary(maes, data="synthetic"):
-    conds = {c: {"mae": m, "rmse": m + 2, "r2": 0.5, "ca3": 0.3, "ca5": 0.4, "n": 100} for c, m in maes.items()}
-    return {"preset": "demo", "data": data, "conditions": conds,
-            "reference": {"mean_predictor": {"mae": 14.0, "rmse": 16, "r2": 0.0, "ca3": 0.1, "ca5": 0.2, "n": 100}},
+def _cond(mae, lo, hi, beats=True):
+    return {"mae": mae, "rmse": mae + 2, "r2": 0.5, "ca3": 0.3, "ca5": 0.4, "n": 100, "mae_seeds": [mae],
+            "mae_ci95": [lo, hi], "beats_mean_predictor": beats, "mean_predictor_mae": 14.0}
+
+
+def _cmp(a, b, diff, lo, hi, verdict, wins=1, seeds=1):
+    return {"a": a, "b": b, "mae_diff": diff, "ci95": [lo, hi], "verdict": verdict, "seeds_a_better": wins,
+            "seeds": seeds}
+
+
+def _summary(seeds=(0,), data="synthetic", comparisons=(), beats=True):
+    conds = {"baseline": _cond(5.0, 4.6, 5.4), "korean_finetuned": _cond(4.0, 3.7, 4.3),
+             "vcop_downstream": _cond(6.0, 5.5, 6.5, beats), "multitrain": _cond(4.5, 4.1, 4.9)}
+    return {"preset": "demo", "data": data, "seeds": list(seeds), "conditions": conds,
+            "reference": {"mean_predictor": {"mae": 14.0, "rmse": 16, "r2": 0.0, "ca3": 0.1, "ca5": 0.2, "n": 100},
+                          "aihub_scratch": _cond(6.5, 6.0, 7.0)},
+            "comparisons": list(comparisons),
             "pretext": {"top1": 0.36, "top3": 0.67, "exact_match": 0.36, "kendall_tau": 0.63, "spearman_rho": 0.7,
-                        "chance_top1": 1 / 24}}
+                        "chance_top1": 1 / 24}, "warnings": []}
 
 
-def test_conclusion_names_the_winner_and_the_margin():
-    text = conclusion(_summary({"baseline": 5.0, "korean_finetuned": 4.0, "vcop_downstream": 6.0, "multitrain": 4.5}))
-    assert "korean_finetuned has the lowest MAE (4.00 years" in text
-    assert "20% lower than the baseline (5.00)" in text
-    assert "multitrain 4.50 (-10% vs baseline)" in text and "at least one beats the baseline" in text
-    assert "synthetic" in text and "top-1 0.36 (chance 0.04)" in text
+def test_a_difference_is_stated_only_where_the_verdict_shows_one():
+    s = _summary(comparisons=[_cmp("korean_finetuned", "baseline", -1.0, -1.4, -0.6, "a better"),
+                              _cmp("vcop_downstream", "baseline", 1.0, -0.1, 2.1, "no difference shown"),
+                              _cmp("vcop_downstream", "aihub_scratch", -0.5, -0.9, 0.2, "no difference shown")])
+    text = conclusion(s)
+    assert "korean_finetuned has a lower MAE than baseline (-1.00 years, 95% CI -1.40 to -0.60)" in text
+    assert "no difference between vcop_downstream and baseline is shown" in text
+    assert "no difference between vcop_downstream and aihub_scratch is shown" in text
+    assert "Whether order pretraining helps is not shown by this run." in text
+    assert "helped" not in text and "hurt" not in text
 
 
-def test_conclusion_when_order_pretraining_does_not_help():
-    text = conclusion(_summary({"baseline": 4.0, "korean_finetuned": 4.4, "vcop_downstream": 6.0,
-                                "multitrain": 5.0}, data="real"))
-    assert text.startswith("On the MegaAge-Asian test split, baseline has the lowest MAE (4.00")
-    assert "neither beats the baseline here (which also differs in its training data)" in text
-    assert "synthetic" not in text
+def test_order_pretraining_verdicts():
+    helped = _summary(comparisons=[_cmp("vcop_downstream", "aihub_scratch", -0.5, -0.9, -0.1, "a better")])
+    assert "Here, order pretraining helped." in conclusion(helped)
+    hurt = _summary(comparisons=[_cmp("vcop_downstream", "aihub_scratch", 0.5, 0.1, 0.9, "b better")])
+    assert "vcop_downstream has a higher MAE than aihub_scratch" in conclusion(hurt)
+    assert "Here, order pretraining hurt." in conclusion(hurt)
+    # an interval that excludes 0 while the seeds disagree on the sign is not a conclusion
+    split = _summary(seeds=(0, 1, 2), comparisons=[_cmp("vcop_downstream", "aihub_scratch", -0.2, -0.3, -0.1,
+                                                        "a better", wins=2, seeds=3)])
+    text = conclusion(split)
+    assert "lower in 2 of 3 seeds" in text and "seeds disagree" in text and "helped" not in text
+
+
+def test_no_better_than_the_mean_is_said_plainly():
+    text = conclusion(_summary(beats=False))
+    assert "vcop_downstream is no better than predicting the mean age of its own training labels" in text
+
+
+def test_one_seed_says_seed_variance_is_not_in_the_intervals():
+    assert "not seed-to-seed variance" in conclusion(_summary(seeds=(0,)))
+    assert "not seed-to-seed variance" not in conclusion(_summary(seeds=(0, 1, 2)))
+    assert "over 3 model seeds" in conclusion(_summary(seeds=(0, 1, 2)))
+
+
+def test_synthetic_data_is_named_and_real_data_is_not_called_synthetic():
+    assert "synthetic faces, n = 100" in conclusion(_summary())
+    assert "synthetic" not in conclusion(_summary(data="real"))
+
+
+def test_warnings_come_above_the_conclusion():
+    s = _summary()
+    s["warnings"] = ["seed 0: outputs/seed0/results/baseline.json left out: it was trained on other data"]
+    md = conclusion_markdown(s)
+    assert md.startswith("> **Warning:** seed 0: outputs/seed0/results/baseline.json left out")
+    assert md.index("Warning") < md.index("On the MegaAge-Asian test split")
+
+
+def test_tables():
+    s = _summary(comparisons=[_cmp("korean_finetuned", "baseline", -1.0, -1.4, -0.6, "a better", 3, 3)])
+    it = interval_table(s)
+    assert list(it.index) == ["baseline", "korean_finetuned", "vcop_downstream", "multitrain", "aihub_scratch"]
+    assert it.loc["baseline", "ci95 low"] == 4.6 and it.loc["vcop_downstream", "beats mean predictor"]
+    ct = comparisons_table(s)
+    assert ct.iloc[0]["verdict"] == "a better" and ct.iloc[0]["seeds where a is lower"] == "3 of 3"
 
 
 def test_best_per_column_ignores_the_reference():
-    s = _summary({"baseline": 5.0, "multitrain": 4.5})
+    s = _summary()
     s["reference"]["mean_predictor"]["mae"] = 1.0   # a reference never wins
     best = best_per_column(comparison_table(s))
-    assert best["mae"] == "multitrain" and best["rmse"] == "multitrain"
+    assert best["mae"] == "korean_finetuned" and best["rmse"] == "korean_finetuned"
 
 
 def test_group_classification_by_hand():
@@ -42,26 +98,3 @@ def test_group_classification_by_hand():
     assert acc == pytest.approx(3 / 5)
     assert cm.loc["10-19", "20-29"] == 1 and cm.loc["60+", "50-59"] == 1 and cm.loc["60+", "60+"] == 1
     assert cm.values.sum() == 5 and cm.shape == (7, 7)
-
-
-def test_consistency_warnings():
-    same = {"baseline": {"preset": "demo", "data": "synthetic", "seed": 0, "test_data_hash": "a"},
-            "multitrain": {"preset": "demo", "data": "synthetic", "seed": 0, "test_data_hash": "a"}}
-    assert consistency_warnings(same) == []
-    mixed = {**same, "vcop_downstream": {"preset": "smoke", "data": "synthetic", "seed": 0, "test_data_hash": "b"}}
-    warnings = consistency_warnings(mixed)
-    assert any("different presets" in w for w in warnings)
-    assert any("different prepared MegaAge data" in w for w in warnings)
-
-
-def test_conclusion_compares_condition_3_with_its_control():
-    s = _summary({"baseline": 4.0, "korean_finetuned": 4.4, "vcop_downstream": 6.0, "multitrain": 5.0})
-    s["reference"]["aihub_scratch"] = {"mae": 7.5, "rmse": 9, "r2": 0.3, "ca3": 0.2, "ca5": 0.3, "n": 100}
-    text = conclusion(s)
-    assert "from random weights (aihub_scratch, 7.50), order pretraining changes the MAE by -20%, so it helped" in text
-
-
-def test_conclusion_does_not_call_a_small_difference():
-    s = _summary({"baseline": 4.0, "korean_finetuned": 4.4, "vcop_downstream": 6.46, "multitrain": 5.0})
-    s["reference"]["aihub_scratch"] = {"mae": 6.68, "rmse": 9, "r2": 0.3, "ca3": 0.2, "ca5": 0.3, "n": 100}
-    assert "by -3%, too small a difference to call from one seed." in conclusion(s)

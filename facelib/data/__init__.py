@@ -24,12 +24,12 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
         dest = paths.root / "data" / "staged" / paths.data_root.relative_to(paths.root / "data" / "staged").parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:
-        wanted = {"preset": cfg.preset, "seed": cfg.seed}
+        wanted = {"preset": cfg.preset, "seed": cfg.data_seed}
         have = json.loads(marker.read_text()) if marker.exists() else {}
         if {k: have.get(k) for k in wanted} != wanted:
-            print(f"generating synthetic {cfg.preset} data (seed {cfg.seed}) in {paths.data_root}")
-            synthesize(paths.data_root, cfg.synth, seed=cfg.seed, progress=progress)
-            write_synthetic_marker(paths.data_root, cfg.preset, cfg.seed)
+            print(f"generating synthetic {cfg.preset} data (data seed {cfg.data_seed}) in {paths.data_root}")
+            synthesize(paths.data_root, cfg.synth, seed=cfg.data_seed, progress=progress)
+            write_synthetic_marker(paths.data_root, cfg.preset, cfg.data_seed)
     elif not paths.data_root.is_dir():
         raise FileNotFoundError(f"data_root={str(paths.data_root)!r} does not exist; expected a folder "
                                 "with utkface/, megaage_asian/ and aihub/ (see data/README.md)")

@@ -21,11 +21,12 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 class FaceDataset(Dataset):
     """Single faces of one split: (uint8 image (3, H, W), age). With copies > 1, a
     (copies, 3, H, W) stack of the same face (the input of the `r21d_mini` regressor;
-    batch augmentation then changes each copy independently)."""
+    batch augmentation then changes each copy independently). fraction < 1: a seeded subset of
+    the split's identities (see `FaceCache.split`)."""
 
-    def __init__(self, cache: FaceCache, split: str, copies: int = 1):
+    def __init__(self, cache: FaceCache, split: str, copies: int = 1, fraction: float = 1.0, seed: int = 0):
         self.cache, self.copies = cache, copies
-        rows = cache.split(split)
+        rows = cache.split(split, fraction, seed)
         self.rows = rows["index"].to_numpy()
         self.ages = rows["age"].to_numpy(np.float32)
 

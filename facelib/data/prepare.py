@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from PIL import Image
 from .readers import READERS
 from .records import FaceRecord, SkipReport
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: per-split data hashes; crops padded where the box leaves the image
 DATASETS = ("utkface", "megaage_asian", "aihub")
 # Where the 5 landmarks (left eye, right eye, nose, mouth left, mouth right) land
 # in an aligned crop, as fractions of its side: the framing of an aligned
@@ -129,8 +130,21 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force) -> 
     manifest.to_csv(csv, index=False)
     rep = report.to_dict()
     rep["splits"] = manifest["split"].value_counts().sort_index().to_dict()
+    rep["split_hashes"] = split_hashes(manifest, np.load(npy, mmap_mode="r"))
     meta_path.write_text(json.dumps({"key": key, "params": params, "report": rep}, ensure_ascii=False))
     return {**rep, "cached": False, "data_hash": key}
+
+
+def split_hashes(manifest: pd.DataFrame, images: np.ndarray) -> dict:
+    """{split: hash of its faces}: labels, identities and pixels of every row, in manifest order.
+    A training run is keyed by the hashes of the splits it reads."""
+    out = {}
+    for split, rows in manifest.groupby("split", sort=True):
+        h = hashlib.sha1(rows[["source", "age", "identity"]].to_csv(index=False).encode("utf-8", "backslashreplace"))
+        for i in rows["index"].to_numpy():
+            h.update(images[i].tobytes())
+        out[split] = h.hexdigest()[:16]
+    return out
 
 
 def _compact(tmp: Path, dest: Path, n: int) -> None:
@@ -189,8 +203,18 @@ def crop_face(img: Image.Image, rec: FaceRecord, size: int, margin: float):
             return None
         cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * (1 + 2 * margin)
         box = (cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2)
-    face = img.resize((size, size), Image.BILINEAR, box=tuple(float(v) for v in box), reducing_gap=2.0)
-    return np.asarray(face, dtype=np.uint8)
+    return np.asarray(crop_square(img, box, size), dtype=np.uint8)
+
+
+def crop_square(img: Image.Image, box, size: int) -> Image.Image:
+    """`box` (x0, y0, x1, y1, may reach outside the image) resized to size x size. Where the box
+    leaves the image the crop is padded with black, as `align_face` pads; a face at the edge of a
+    photo keeps its place and scale in the crop instead of failing."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ix0, iy0 = math.floor(x0), math.floor(y0)
+    region = img.crop((ix0, iy0, math.ceil(x1), math.ceil(y1)))  # PIL pads outside the image with zeros
+    inner = (x0 - ix0, y0 - iy0, x1 - ix0, y1 - iy0)
+    return region.resize((size, size), Image.BILINEAR, box=inner, reducing_gap=2.0)
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -238,7 +262,9 @@ class FaceCache:
                                     "(or notebook 00_prepare-data) first")
         self.manifest = pd.read_csv(csv, keep_default_na=False)
         meta = self.cache_dir / f"{name}.meta.json"
-        self.data_hash = json.loads(meta.read_text())["key"] if meta.exists() else ""
+        meta = json.loads(meta.read_text()) if meta.exists() else {}
+        self.data_hash = meta.get("key", "")
+        self.split_hashes = meta.get("report", {}).get("split_hashes", {})
         self._images = None
 
     @property
@@ -252,11 +278,17 @@ class FaceCache:
         state["_images"] = None  # each worker opens its own memmap
         return state
 
-    def split(self, split: str) -> pd.DataFrame:
+    def split(self, split: str, fraction: float = 1.0, seed: int = 0) -> pd.DataFrame:
+        """The split's rows; with fraction < 1, the rows of a seeded share of its identities. One
+        seed orders the identities once, so smaller fractions are subsets of larger ones."""
         rows = self.manifest[self.manifest["split"] == split]
         if rows.empty:
             raise ValueError(f"split {split!r} of {self.name} is empty; it has "
                              f"{sorted(self.manifest['split'].unique())}")
+        if fraction < 1:
+            ids = np.array(sorted(rows["identity"].unique()))
+            ids = ids[np.random.default_rng([seed, 17]).permutation(len(ids))]
+            rows = rows[rows["identity"].isin(set(ids[:max(1, round(fraction * len(ids)))]))]
         return rows
 
     def __len__(self):

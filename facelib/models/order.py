@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from .heads import full_precision
+
 
 class VCOPPairHead(nn.Module):
     """Features of each pair (i < j) concatenated, a shared FC, all pairs concatenated, T! logits."""
@@ -40,10 +42,12 @@ class Shared2DOrderModel(nn.Module):
     def forward(self, x):
         f = self.features(x)
         out = {}
-        if self.vcop is not None:
-            out["logits"] = self.vcop(f)
-        if self.score is not None:
-            out["scores"] = self.score(f).squeeze(-1)
+        with full_precision(f):
+            f = f.float()
+            if self.vcop is not None:
+                out["logits"] = self.vcop(f)
+            if self.score is not None:
+                out["scores"] = self.score(f).squeeze(-1)
         return out
 
 

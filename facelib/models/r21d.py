@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from .heads import clamp_age, full_precision
+
 
 class Conv2Plus1D(nn.Sequential):
     """A 3D convolution factored into spatial (1, 3, 3) then temporal (3, 1, 1)."""
@@ -52,8 +54,9 @@ class R21DOrderModel(nn.Module):
                                   nn.Linear(512, math.factorial(tuple_len)))
 
     def forward(self, x):
-        f = self.encoder(x.transpose(1, 2))
-        return {"logits": self.head(torch.flatten(nn.functional.adaptive_avg_pool3d(f, 1), 1))}
+        f = torch.flatten(nn.functional.adaptive_avg_pool3d(self.encoder(x.transpose(1, 2)), 1), 1)
+        with full_precision(f):
+            return {"logits": self.head(f.float())}
 
 
 class R21DRegressor(nn.Module):
@@ -72,7 +75,8 @@ class R21DRegressor(nn.Module):
         if x.dim() == 4:
             x = x.unsqueeze(1).expand(-1, self.T, -1, -1, -1)
         f = self.backbone(x.transpose(1, 2)).mean(dim=2)
-        return self.head(f).squeeze(-1)
+        with full_precision(f):
+            return clamp_age(self.head(f.float()).squeeze(-1), self.training)
 
     def param_groups(self, lr: float, backbone_lr_mult: float):
         return [{"params": self.backbone.parameters(), "lr": lr * backbone_lr_mult, "name": "backbone"},
