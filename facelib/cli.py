@@ -95,6 +95,14 @@ def _bench(a):
     print(f"written to {paths.out_dir / 'bench.json'}")
 
 
+def _badges(a):
+    from .colab import badges, write_badges
+    if a.write:
+        print("README.md badges " + ("updated" if write_badges() else "already up to date"))
+    else:
+        print(badges())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="facelib", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -140,6 +148,10 @@ def main(argv=None) -> int:
     s.add_argument("--device", default="auto")
     s.add_argument("--quick", action="store_true", help="fewer items and no 224 px models on a CPU")
     s.set_defaults(fn=_bench)
+
+    s = sub.add_parser("badges", help="the README's Open-in-Colab links, from the repository in pyproject.toml")
+    s.add_argument("--write", action="store_true", help="replace the badge block in README.md")
+    s.set_defaults(fn=_badges)
 
     a = p.parse_args(argv)
     return a.fn(a) or 0

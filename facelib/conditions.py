@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +174,7 @@ def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config
                                 f"{PREREQUISITE_NOTEBOOK[base_name(name)]} first")
     ckpt = load_checkpoint(path, map_location=device)
     cfg = config_from_dict(ckpt["config"])
-    model = build_model(name, cfg)
+    model = build_model(name, replace(cfg, imagenet_init=False))  # the checkpoint holds every weight
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg
 
@@ -209,7 +209,7 @@ def run_key(cfg: Config, name: str, cache: FaceCache, splits, upstream: dict | N
             fraction: float = 1.0) -> dict:
     """What a run learns from: the hashes of the splits it reads, its upstream weights, its settings."""
     data = {f"{cache.name}/{s}": cache.split_hashes.get(s, cache.data_hash) for s in splits}
-    config = cfg.run_config(base_name(name))
+    config = cfg.run_config()
     if fraction < 1:
         config["label_fraction"] = fraction
     return {"config": config, "data": data, "upstream": upstream or {}}
@@ -292,7 +292,7 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base, base_hash = _require(paths, "baseline")
     cache = FaceCache(paths.cache_dir, "aihub")
-    model = build_regressor(cfg, head="korean")
+    model = build_regressor(replace(cfg, imagenet_init=False), head="korean")  # the baseline's backbone follows
     state = {k[len("backbone."):]: v for k, v in base["model"].items() if k.startswith("backbone.")}
     model.backbone.load_state_dict(state)
     set_output_bias(model.head, float(cache.split("finetune_train")["age"].mean()))
@@ -313,7 +313,7 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
     perms = permutations(cfg.tuple_len)
-    task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment())
+    task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(), cfg.kendall_convention)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     key = run_key(cfg, "vcop", cache, ("pretext_train", "pretext_val"))
     res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, key, max_epochs=max_epochs)
@@ -343,7 +343,9 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     name = labelled_name(CONTROL if from_scratch else "vcop_downstream", label_fraction)
     cache = FaceCache(paths.cache_dir, "aihub")
-    model = build_regressor(cfg, encoder=cfg.encoder)
+    # The control starts where the pretext model started (ImageNet when imagenet_init); condition 3
+    # from the pretext model's weights.
+    model = build_regressor(cfg if from_scratch else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
     upstream = {}
     if not from_scratch:
         pre, upstream["vcop"] = _require(paths, "vcop")
@@ -393,7 +395,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
     perms = permutations(cfg.tuple_len)
-    task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment()),
+    task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(), cfg.kendall_convention),
                      RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"))

@@ -66,11 +66,12 @@ class Config:
     tuples_per_identity: int = 20  # order tuples drawn per identity per epoch
     # models
     backbone: str = "resnet_mini"
-    imagenet_init: bool = False    # only works when the weights are already cached
+    imagenet_init: bool = False    # torchvision backbones: start from ImageNet (cache, or download)
     encoder: str = "shared2d"      # encoder of conditions 3 and 4
     order_head: str = "vcop"
     order_loss: str = "ce"         # the order loss of `vcop` and of `multitrain`
-    soft_temperature: float = 1.0
+    soft_temperature: float = 0.5  # order_loss="soft": the original's temperature
+    kendall_convention: str = "positions"  # order_loss="soft": "items" is the original's distance
     multitrain_lambda: float = 0.5  # total = lambda * age + (1 - lambda) * order
     share_encoder: bool = True      # multitrain: one encoder, two heads
     head_dropout: float = 0.2
@@ -91,6 +92,7 @@ class Config:
         _check_choice("encoder", self.encoder, ENCODERS)
         _check_choice("order_head", self.order_head, ORDER_HEADS)
         _check_choice("order_loss", self.order_loss, ORDER_LOSSES)
+        _check_choice("kendall_convention", self.kendall_convention, ("positions", "items"))
         if not 2 <= self.tuple_len <= MAX_TUPLE_LEN:
             raise ValueError(
                 f"tuple_len={self.tuple_len}: must be between 2 and {MAX_TUPLE_LEN} "
@@ -116,13 +118,13 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def run_config(self, run: str) -> dict:
-        """What a run learns from in this config: everything but the runtime settings, the synthetic
-        data sizes (the data hash covers the data) and the other runs' training blocks."""
+    def run_config(self) -> dict:
+        """What a run learns from in this config, less its training block (`fit` adds that): everything
+        but the runtime settings, the synthetic data sizes (the data hash covers the data) and the
+        training blocks of the runs."""
         d = self.to_dict()
         for k in (*RUNTIME_FIELDS, "synth", *RUNS):
             d.pop(k)
-        d["train"] = asdict(getattr(self, run))
         return d
 
 
@@ -162,16 +164,16 @@ def _preset(name: str) -> Config:
         return Config(
             preset="demo", image_size=48, tuples_per_identity=20, min_age_gap=3,
             synth=SynthConfig(utk_faces=4000, megaage_train=400, megaage_test=600, aihub_people=100),
-            baseline=TrainConfig(epochs=15, batch_size=64, lr=2e-3, warmup_epochs=1, patience=4),
+            baseline=TrainConfig(epochs=12, batch_size=64, lr=2e-3, warmup_epochs=1, patience=4),
             korean_finetuned=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
                                          warmup_epochs=1, patience=4, loss="weighted_l1"),
-            vcop=TrainConfig(epochs=12, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss=""),
-            **_aihub_arms(epochs=10, batch_size=64, lr=2e-3, warmup_epochs=2),
+            vcop=TrainConfig(epochs=10, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss=""),
+            **_aihub_arms(epochs=8, batch_size=64, lr=2e-3, warmup_epochs=2),
         )
     if name == "full":
         # The original's sizes: real data, GPU, ResNet-50 at 224 px.
         return Config(
-            preset="full", image_size=224, backbone="resnet50", num_workers=4,
+            preset="full", image_size=224, backbone="resnet50", imagenet_init=True, num_workers=4,
             tuples_per_identity=40, min_age_gap=3,
             synth=SynthConfig(utk_faces=20000, megaage_train=3000, megaage_test=3000,
                               aihub_people=900, aihub_photos_per_person=50),

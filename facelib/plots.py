@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .config import CONDITIONS
 from .metrics import AGE_GROUPS, group_label
+from .predict import age_group
 
 CONDITION_COLOURS = {"baseline": "#4C72B0", "korean_finetuned": "#DD8452", "vcop_downstream": "#55A868",
                      "multitrain": "#C44E52", "mean_predictor": "#8C8C8C", "vcop": "#8172B3",
@@ -163,3 +165,110 @@ def label_efficiency(curve: dict, save=None):
     fig.tight_layout()
     return _save(fig, save)
 
+
+# ---------------------------------------------------------------- 06's figures
+
+def mae_by_group_chart(results: dict, save=None):
+    labels = [group_label(lo, hi) for lo, hi in AGE_GROUPS]
+    conds = [c for c in (*CONDITIONS, "aihub_scratch") if c in results and "test" in results[c]]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    width = 0.8 / max(1, len(conds))
+    for i, c in enumerate(conds):
+        g = results[c]["test"]["mae_by_group"]
+        ax.bar(np.arange(len(labels)) + i * width, [g.get(lab, np.nan) for lab in labels], width,
+               label=c, color=CONDITION_COLOURS[c])
+    ax.set_xticks(np.arange(len(labels)) + width * (len(conds) - 1) / 2, labels)
+    ax.set_xlabel("true age group (years)")
+    ax.set_ylabel("MAE (years)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def error_distribution(preds: dict, save=None):
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    data = [df["pred"] - df["age"] for df in preds.values()]
+    parts = ax.violinplot(data, showmedians=True)
+    for body, c in zip(parts["bodies"], preds):
+        body.set_facecolor(CONDITION_COLOURS.get(c))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(1, len(preds) + 1), list(preds), rotation=15)
+    ax.set_ylabel("predicted − true age (years)")
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def confusion_plot(cm: pd.DataFrame, title: str, save=None):
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def all_curves(results: dict, root, save=None):
+    """Validation curves of every run on shared axes: age MAE for the regressors, order
+    accuracy for the pretext model (and multitrain's order head)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for name, r in results.items():
+        path = Path(root) / r.get("history", "")
+        if not r.get("history") or not path.exists():
+            continue
+        h = pd.read_csv(path)
+        if "val_mae" in h:
+            ax1.plot(h["epoch"], h["val_mae"], "-o", ms=3, label=name, color=CONDITION_COLOURS.get(name))
+        if "val_acc" in h:
+            ax2.plot(h["epoch"], h["val_acc"], "-o", ms=3, label=name, color=CONDITION_COLOURS.get(name))
+    ax1.set(xlabel="epoch", ylabel="validation MAE (years)", title="age regression")
+    ax2.set(xlabel="epoch", ylabel="validation top-1", title="order task")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def worst_faces(preds: dict, cache, condition: str, group: str | None = None, n: int = 8, compare: str | None = None,
+                save=None):
+    """The n largest errors of `condition` (optionally within a true age group), with true and
+    predicted ages; with `compare`, that condition's prediction on the same faces too."""
+    df = preds[condition].copy()
+    if group:
+        df = df[df["age"].map(age_group) == group]
+    df = df.assign(err=(df["pred"] - df["age"]).abs()).nlargest(n, "err")
+    fig, axes = plt.subplots(1, max(1, len(df)), figsize=(1.9 * max(1, len(df)), 2.6), squeeze=False)
+    for ax, (_, row) in zip(axes[0], df.iterrows()):
+        ax.imshow(cache.images[int(row["index"])])
+        title = f"true {row['age']:.0f}\n{condition}\n{row['pred']:.0f}"
+        if compare:
+            other = preds[compare].set_index("index").loc[int(row["index"]), "pred"]
+            title += f"\n{compare}\n{other:.0f}"
+        ax.set_title(title, fontsize=7)
+    for ax in axes[0]:
+        ax.axis("off")
+    fig.suptitle(f"largest errors of {condition}" + (f", true age {group}" if group else ""), fontsize=9)
+    fig.tight_layout()
+    return _save(fig, save)
+
+
+def predict_demo(paths, ages=(8, 30, 65), save=None):
+    """`facelib.predict` on a few composed photos (a generated face pasted into a larger
+    background): the photos with boxes and ages, and the text lines."""
+    from .data.synth import compose_photo
+    from .predict import draw_predictions, predict
+    lines, images = [], []
+    for i, age in enumerate(ages):
+        info = compose_photo(paths.out_dir / "predict_demo" / f"photo_{i}.png", seed=i, age=age)
+        preds = predict(info["path"], paths)
+        lines += [f"true age {age}: " + p.describe() for p in preds]
+        images.append(draw_predictions(info["path"], preds))
+    fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.4), squeeze=False)
+    for ax, img, age in zip(axes[0], images, ages):
+        ax.imshow(img)
+        ax.set_title(f"composed photo, true age {age}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return lines, _save(fig, save)

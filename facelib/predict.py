@@ -137,6 +137,7 @@ def predict_faces(img: np.ndarray, boxes, models: dict, aligned: bool = False) -
 def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, models=None) -> list[FacePrediction]:
     """Detect faces in each photo and predict their age with every trained condition.
 
+    photos: paths, or (name, bytes) pairs of photos held in memory (the upload widget).
     detect=False treats each whole photo as one aligned face (an already-cropped face).
     Unreadable files and photos without a face come back with `error` set, not raised.
     """
@@ -146,27 +147,36 @@ def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, mode
     results = []
     for photo in ([photos] if isinstance(photos, (str, Path)) else photos):
         try:
-            with Image.open(photo) as im:
+            with _open(photo) as im:
                 img = np.asarray(im.convert("RGB"))
         except FileNotFoundError:
-            results.append(FacePrediction(str(photo), error="file not found"))
+            results.append(FacePrediction(_name(photo), error="file not found"))
             continue
         except Exception as e:  # PIL raises several types for non-images
-            results.append(FacePrediction(str(photo), error=f"not a readable image ({type(e).__name__})"))
+            results.append(FacePrediction(_name(photo), error=f"not a readable image ({type(e).__name__})"))
             continue
         h, w = img.shape[:2]
         boxes = detect_faces(img) if detect else [(0.0, 0.0, float(w), float(h))]
         if not boxes:
-            results.append(FacePrediction(str(photo), error="no face found"))
+            results.append(FacePrediction(_name(photo), error="no face found"))
             continue
         for box, ages in zip(boxes, predict_faces(img, boxes, models, aligned=not detect)):
-            results.append(FacePrediction(str(photo), box=box, ages=ages))
+            results.append(FacePrediction(_name(photo), box=box, ages=ages))
     return results
+
+
+def _open(photo) -> Image.Image:
+    import io
+    return Image.open(io.BytesIO(photo[1])) if isinstance(photo, tuple) else Image.open(photo)
+
+
+def _name(photo) -> str:
+    return photo[0] if isinstance(photo, tuple) else str(photo)
 
 
 def draw_predictions(photo, preds: list[FacePrediction]) -> Image.Image:
     """The photo with each face's box and its ages drawn on it."""
-    img = Image.open(photo).convert("RGB")
+    img = _open(photo).convert("RGB")
     d = ImageDraw.Draw(img)
     for p in preds:
         if p.box is None:

@@ -1,16 +1,13 @@
-"""The comparison report of 06_eval-all: tables, figures, the conclusion paragraph,
-consistency checks, and the face browser."""
+"""The comparison report of 06_eval-all: its tables, the verdicts in words and the conclusion.
+Its figures are in `plots`, its widgets in `widgets`."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from .config import CONDITIONS
-from .metrics import AGE_GROUPS, group_label
-from .plots import CONDITION_COLOURS, _save
 from .predict import PREDICT_GROUPS, age_group
 
 LOWER_IS_BETTER = {"mae", "rmse"}
@@ -165,38 +162,7 @@ def load_predictions(results: dict, root) -> dict:
             if c in results and results[c].get("predictions") and (Path(root) / results[c]["predictions"]).exists()}
 
 
-# ---------------------------------------------------------------- figures
-
-def mae_by_group_chart(results: dict, save=None):
-    labels = [group_label(lo, hi) for lo, hi in AGE_GROUPS]
-    conds = [c for c in (*CONDITIONS, "aihub_scratch") if c in results and "test" in results[c]]
-    fig, ax = plt.subplots(figsize=(9, 3.6))
-    width = 0.8 / max(1, len(conds))
-    for i, c in enumerate(conds):
-        g = results[c]["test"]["mae_by_group"]
-        ax.bar(np.arange(len(labels)) + i * width, [g.get(lab, np.nan) for lab in labels], width,
-               label=c, color=CONDITION_COLOURS[c])
-    ax.set_xticks(np.arange(len(labels)) + width * (len(conds) - 1) / 2, labels)
-    ax.set_xlabel("true age group (years)")
-    ax.set_ylabel("MAE (years)")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return _save(fig, save)
-
-
-def error_distribution(preds: dict, save=None):
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    data = [df["pred"] - df["age"] for df in preds.values()]
-    parts = ax.violinplot(data, showmedians=True)
-    for body, c in zip(parts["bodies"], preds):
-        body.set_facecolor(CONDITION_COLOURS.get(c))
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xticks(range(1, len(preds) + 1), list(preds), rotation=15)
-    ax.set_ylabel("predicted − true age (years)")
-    fig.tight_layout()
-    return _save(fig, save)
-
+# ---------------------------------------------------------------- tables
 
 def group_classification(df: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     """Accuracy and confusion matrix (rows true, columns predicted) of the age group derived
@@ -209,141 +175,9 @@ def group_classification(df: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     return float((true == pred).mean()), cm
 
 
-def confusion_plot(cm: pd.DataFrame, title: str, save=None):
-    import seaborn as sns
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _save(fig, save)
-
-
-def all_curves(results: dict, root, save=None):
-    """Validation curves of every run on shared axes: age MAE for the regressors, order
-    accuracy for the pretext model (and multitrain's order head)."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    for name, r in results.items():
-        path = Path(root) / r.get("history", "")
-        if not r.get("history") or not path.exists():
-            continue
-        h = pd.read_csv(path)
-        if "val_mae" in h:
-            ax1.plot(h["epoch"], h["val_mae"], "-o", ms=3, label=name, color=CONDITION_COLOURS.get(name))
-        if "val_acc" in h:
-            ax2.plot(h["epoch"], h["val_acc"], "-o", ms=3, label=name, color=CONDITION_COLOURS.get(name))
-    ax1.set(xlabel="epoch", ylabel="validation MAE (years)", title="age regression")
-    ax2.set(xlabel="epoch", ylabel="validation top-1", title="order task")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, save)
-
-
 def pretext_table(pretext: dict) -> pd.DataFrame:
     keys = ["top1", "top3", "exact_match", "kendall_tau", "spearman_rho"]
     chance = {"top1": pretext["chance_top1"], "top3": pretext.get("chance_top3", np.nan),
               "exact_match": pretext["chance_top1"], "kendall_tau": 0.0, "spearman_rho": 0.0}
     return pd.DataFrame({"this run": [pretext[k] for k in keys], "chance": [chance[k] for k in keys],
                          "original (real data)": [ORIGINAL_PRETEXT[k] for k in keys]}, index=keys)
-
-
-# ---------------------------------------------------------------- faces
-
-def worst_faces(preds: dict, cache, condition: str, group: str | None = None, n: int = 8, compare: str | None = None,
-                save=None):
-    """The n largest errors of `condition` (optionally within a true age group), with true and
-    predicted ages; with `compare`, that condition's prediction on the same faces too."""
-    df = preds[condition].copy()
-    if group:
-        df = df[df["age"].map(age_group) == group]
-    df = df.assign(err=(df["pred"] - df["age"]).abs()).nlargest(n, "err")
-    fig, axes = plt.subplots(1, max(1, len(df)), figsize=(1.6 * max(1, len(df)), 2.1), squeeze=False)
-    for ax, (_, row) in zip(axes[0], df.iterrows()):
-        ax.imshow(cache.images[int(row["index"])])
-        title = f"true {row['age']:.0f}\n{condition[:8]} {row['pred']:.0f}"
-        if compare:
-            other = preds[compare].set_index("index").loc[int(row["index"]), "pred"]
-            title += f"\n{compare[:8]} {other:.0f}"
-        ax.set_title(title, fontsize=7)
-    for ax in axes[0]:
-        ax.axis("off")
-    fig.suptitle(f"largest errors of {condition}" + (f", true age {group}" if group else ""), fontsize=9)
-    fig.tight_layout()
-    return _save(fig, save)
-
-
-def face_browser(preds: dict, cache):
-    """Widgets: pick a condition, an age group and a condition to compare with."""
-    import ipywidgets as w
-    from IPython.display import display
-    groups = ["all"] + [age_group(lo) for lo, _ in PREDICT_GROUPS]
-    cond = w.Dropdown(options=list(preds), description="condition")
-    grp = w.Dropdown(options=groups, description="age group")
-    cmp_ = w.Dropdown(options=["—"] + list(preds), description="compare")
-    out = w.Output()
-
-    def show(*_):
-        out.clear_output(wait=True)
-        with out:
-            worst_faces(preds, cache, cond.value, None if grp.value == "all" else grp.value,
-                        compare=None if cmp_.value == "—" else cmp_.value)
-            plt.show()
-    for widget in (cond, grp, cmp_):
-        widget.observe(show, "value")
-    show()
-    display(w.VBox([w.HBox([cond, grp, cmp_]), out]))
-
-
-def upload_predictor(paths):
-    """Widget: upload a photo, see detected faces with every condition's age."""
-    import io
-    import tempfile
-
-    import ipywidgets as w
-    from IPython.display import display
-
-    from .predict import draw_predictions, predict
-    up = w.FileUpload(accept="image/*", multiple=False, description="photo")
-    out = w.Output()
-
-    def run(change):
-        out.clear_output()
-        files = change["new"]
-        if not files:
-            return
-        f = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-        content = f["content"] if isinstance(f, dict) else f.content
-        with tempfile.NamedTemporaryFile(suffix=".png", delete=False) as tmp:
-            tmp.write(bytes(content))
-        with out:
-            preds = predict(tmp.name, paths)
-            for p in preds:
-                print(p.describe().replace(tmp.name, "upload"))
-            if any(p.box for p in preds):
-                buf = io.BytesIO()
-                draw_predictions(tmp.name, preds).save(buf, "PNG")
-                display(w.Image(value=buf.getvalue()))
-    up.observe(run, "value")
-    display(w.VBox([up, out]))
-
-
-def predict_demo(paths, ages=(8, 30, 65), save=None):
-    """`facelib.predict` on a few composed photos (a generated face pasted into a larger
-    background): the photos with boxes and ages, and the text lines."""
-    from .data.synth import compose_photo
-    from .predict import draw_predictions, predict
-    lines, images = [], []
-    for i, age in enumerate(ages):
-        info = compose_photo(paths.out_dir / "predict_demo" / f"photo_{i}.png", seed=i, age=age)
-        preds = predict(info["path"], paths)
-        lines += [f"true age {age}: " + p.describe() for p in preds]
-        images.append(draw_predictions(info["path"], preds))
-    fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.4), squeeze=False)
-    for ax, img, age in zip(axes[0], images, ages):
-        ax.imshow(img)
-        ax.set_title(f"composed photo, true age {age}", fontsize=9)
-        ax.axis("off")
-    fig.tight_layout()
-    return lines, _save(fig, save)

@@ -98,10 +98,11 @@ class OrderTask:
     """batch (tuples, label, ages) → permutation loss and/or pairwise ranking loss."""
     monitor = "loss"
 
-    def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 1.0, augment=None):
+    def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 0.5, augment=None,
+                 kendall_convention: str = "positions"):
         self.perms, self.augment = perms, augment
         self.loss_name = loss
-        self.soft = L.SoftPermutationLoss(perms, temperature) if loss == "soft" else None
+        self.soft = L.SoftPermutationLoss(perms, temperature, kendall_convention) if loss == "soft" else None
 
     def logits(self, out):
         if "logits" in out:

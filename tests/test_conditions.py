@@ -104,3 +104,108 @@ def test_scratch_control_is_a_reference_not_a_condition(trained_paths, smoke_cfg
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
     assert summary["reference"]["aihub_scratch"]["n"] == 30
     assert list(summary_table(summary).index)[-2:] == ["mean_predictor", "aihub_scratch"]
+
+
+def _paths_on(cache_dir, data_root, root, weights):
+    from facelib.paths import Paths
+    return Paths(root=root, data_root=data_root, cache_dir=cache_dir, weights_dir=weights, out_dir=root / "outputs",
+                 synthetic=True)
+
+
+def test_stale_runs_retrain_when_their_data_or_upstream_changes(tiny_data, tiny_cache, tmp_path, capsys):
+    """Two runs sharing the weights folder, the second on other UTKFace data: baseline retrains,
+    then korean_finetuned retrains because its upstream changed, though its own data did not."""
+    import shutil
+
+    from facelib.data.prepare import prepare
+    other = tmp_path / "other_data"
+    shutil.copytree(tiny_data, other)
+    for p in sorted((other / "utkface").glob("*.jpg"))[::3]:
+        p.unlink()                                      # other UTKFace data; AIHub untouched
+    prepare(other, tmp_path / "cache_b", image_size=32, progress=False)
+    weights = tmp_path / "weights"
+    a = _paths_on(tiny_cache[0], tiny_data, tmp_path / "a", weights)
+    b = _paths_on(tmp_path / "cache_b", other, tmp_path / "b", weights)
+    cfg = get_config("smoke")
+    C.baseline(cfg, a, progress=False)
+    C.korean_finetuned(cfg, a, progress=False)
+    capsys.readouterr()
+
+    base = C.baseline(cfg, b, progress=False)
+    kor = C.korean_finetuned(cfg, b, progress=False)
+    out = capsys.readouterr().out
+    assert base.fit.resumed_from == 0 and kor.fit.resumed_from == 0
+    assert "[baseline] retraining from scratch: training data (utkface/train, utkface/val) changed" in out
+    assert "[korean_finetuned] retraining from scratch: upstream weights (baseline) changed" in out
+    r = _read(b, "korean_finetuned")
+    assert r["upstream"] == {"baseline": C.load_checkpoint(b.weights_dir / "baseline.pt")["state_hash"]}
+    assert r["data_hashes"]["aihub/finetune_train"] == _read(a, "korean_finetuned")["data_hashes"]["aihub/finetune_train"]
+
+    # the same data, upstream and settings: nothing trains again, whatever the device, workers or AMP
+    again = C.korean_finetuned(get_config("smoke", device="cpu", num_workers=1, amp=False), b, progress=False)
+    assert again.fit.resumed_from == again.fit.budget["epochs"] == 1
+    # any other setting retrains, saying which
+    C.korean_finetuned(get_config("smoke", **{"korean_finetuned.lr": 0.01}), b, progress=False)
+    assert "settings (train.lr) changed" in capsys.readouterr().out
+
+
+def test_condition_3_retrains_when_the_pretext_model_changes(trained_paths, tmp_path, capsys):
+    import shutil
+    paths = _paths_on(trained_paths.cache_dir, trained_paths.data_root, tmp_path, tmp_path / "weights")
+    shutil.copytree(trained_paths.weights_dir, paths.weights_dir)
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+    C.vcop_downstream(cfg, paths, progress=False)
+    assert C.vcop_downstream(cfg, paths, progress=False).fit.resumed_from == 1       # finished: kept
+    C.vcop(get_config("smoke", tuples_per_identity=2, min_age_gap=2, seed=5), paths, progress=False)
+    capsys.readouterr()
+    assert C.vcop_downstream(cfg, paths, progress=False).fit.resumed_from == 0
+    assert "[vcop_downstream] retraining from scratch: upstream weights (vcop) changed" in capsys.readouterr().out
+
+
+def test_arms_get_their_own_settings_and_the_same_labelled_images(trained_paths, smoke_cfg):
+    cfg = get_config("demo")
+    assert cfg.aihub_scratch.backbone_lr_mult == 1.0 and cfg.vcop_downstream.backbone_lr_mult == 0.1
+    for name in ("aihub_scratch", "multitrain"):
+        mine, ref = getattr(cfg, name), cfg.vcop_downstream
+        assert (mine.epochs, mine.batch_size, mine.patience) == (ref.epochs, ref.batch_size, ref.patience) == (8, 64, 8)
+    C.vcop_downstream(smoke_cfg, trained_paths, progress=False, from_scratch=True)
+    seen = {n: _read(trained_paths, n)["budget"] for n in ("vcop_downstream", "aihub_scratch", "multitrain")}
+    assert len({b["images_seen"] for b in seen.values()}) == 1 and seen["multitrain"]["images_seen"] > 0
+    assert {"images_seen", "epochs", "steps", "seconds"} <= set(seen["multitrain"])
+
+
+def test_multitrain_uses_condition_3_parameter_groups_and_the_order_loss(tiny_paths, monkeypatch):
+    from facelib import losses as L
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2, order_loss="soft",
+                     **{"multitrain.backbone_lr_mult": 0.25})
+    model = C.build_multitrain(cfg)
+    groups = model.param_groups(1.0, 0.25)
+    assert [g["name"] for g in groups] == ["backbone", "head"] and groups[0]["lr"] == 0.25
+    n_backbone = sum(p.numel() for p in model.regressor.backbone.parameters())
+    assert sum(p.numel() for p in groups[0]["params"]) == n_backbone
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    calls = []
+    real = L.SoftPermutationLoss.forward
+    monkeypatch.setattr(L.SoftPermutationLoss, "forward", lambda self, *a: calls.append(1) or real(self, *a))
+    C.multitrain(cfg, tiny_paths, progress=False)
+    assert calls, "multitrain did not use order_loss='soft'"
+    h = __import__("pandas").read_csv(tiny_paths.runs_dir / "multitrain" / "history.csv")
+    assert h["lr_backbone"].iloc[0] == pytest.approx(0.25 * h["lr_head"].iloc[0])
+
+
+def test_label_fractions_train_both_arms_on_the_same_nested_identities(trained_paths, tmp_path):
+    import shutil
+    paths = _paths_on(trained_paths.cache_dir, trained_paths.data_root, tmp_path, tmp_path / "weights")
+    shutil.copytree(trained_paths.weights_dir, paths.weights_dir)
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+    runs = C.condition_3_arms(cfg, paths, label_fractions=[0.5], progress=False)
+    assert set(runs) == {"vcop_downstream", "aihub_scratch", "vcop_downstream_labels50", "aihub_scratch_labels50"}
+    half = {n: _read(paths, n)["train"] for n in ("vcop_downstream_labels50", "aihub_scratch_labels50")}
+    full = _read(paths, "vcop_downstream")["train"]
+    assert half["vcop_downstream_labels50"]["train_ages"] == half["aihub_scratch_labels50"]["train_ages"]
+    assert 0 < half["vcop_downstream_labels50"]["n"] < full["n"]
+    assert all("test" in _read(paths, n) for n in runs)
+    from facelib.data.prepare import FaceCache
+    c = FaceCache(paths.cache_dir, "aihub")
+    ids = {f: set(c.split("finetune_train", f, 0)["identity"]) for f in (0.25, 0.5, 1.0)}
+    assert ids[0.25] <= ids[0.5] <= ids[1.0] and len(ids[0.25]) < len(ids[1.0])

@@ -25,9 +25,18 @@ def test_overrides_reach_nested_fields():
     ({"tuple_len": 7}, "tuple_len=7"),
     ({"order_loss": "mse"}, "order_loss='mse'"),
     ({"baseline.loss": "huber"}, "baseline.loss='huber'"),
+    ({"vcop.loss": "soft"}, "vcop.loss='soft' is not used: the order loss of vcop and multitrain is order_loss"),
     ({"nonsense": 1}, "unknown config parameter 'nonsense'"),
 ])
 def test_bad_parameters_fail_with_a_message(kwargs, match):
     preset = kwargs.pop("preset", "smoke")
     with pytest.raises(ValueError, match=match):
         get_config(preset, **kwargs)
+
+
+def test_run_config_leaves_out_runtime_settings_and_other_runs():
+    a = get_config("demo", device="cpu", num_workers=4, amp=False, **{"multitrain.epochs": 3})
+    b = get_config("demo")
+    assert a.run_config() == b.run_config()
+    assert get_config("demo", image_size=64).run_config() != b.run_config()
+    assert get_config("demo", data_seed=1).run_config() != b.run_config()

@@ -18,9 +18,42 @@ def test_backbones(name, dim):
     assert bb(torch.randn(2, 3, 32, 32)).shape == (2, dim)
 
 
-def test_imagenet_init_never_downloads(tmp_path, monkeypatch):
+def test_full_preset_starts_resnet50_from_imagenet_weights_in_the_torch_cache(tmp_path, monkeypatch):
+    """The real loading code (torchvision's weights API), offline: the cache holds a marked state dict
+    under torchvision's file name, so any other source would show in the weights."""
+    from pathlib import Path
+
+    from torchvision import models as tvm
+
+    from facelib.conditions import build_regressor
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="not cached.*never downloads"):
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("tried to download")))
+    state = tvm.resnet50().state_dict()
+    state["conv1.weight"] = torch.full_like(state["conv1.weight"], 0.0123)
+    url = tvm.ResNet50_Weights.IMAGENET1K_V2.url
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(state, tmp_path / "checkpoints" / Path(url).name)
+    cfg = get_config("full")
+    assert cfg.imagenet_init and cfg.backbone == "resnet50"
+    model = build_regressor(cfg)
+    assert torch.all(model.backbone.net.conv1.weight == 0.0123)
+    # input normalisation from the weights' own transforms: facelib's (x/255 - 0.5)/0.25 → ImageNet's
+    x = torch.rand(1, 3, 8, 8)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    bb = model.backbone
+    torch.testing.assert_close((x - 0.5) / 0.25 * bb.scale + bb.shift, (x - mean) / std)
+
+
+def test_imagenet_weights_offline_say_what_to_do(tmp_path, monkeypatch):
+    import urllib.error
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(RuntimeError, match="could not be loaded.*resnet18-f37072fd.pth.*imagenet_init=False"):
         make_backbone("resnet18", imagenet=True)
 
 

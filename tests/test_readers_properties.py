@@ -1,7 +1,6 @@
 """Property tests: arbitrary file names and JSON values never make a reader raise anything
 but its documented errors, and every input is accounted for."""
 import json
-import shutil
 import tempfile
 from pathlib import Path
 

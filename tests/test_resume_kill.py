@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,27 +19,31 @@ from facelib import conditions
 root, data, cache = map(__import__("pathlib").Path, sys.argv[1:4])
 paths = Paths(root=root, data_root=data, cache_dir=cache, weights_dir=root / "weights", out_dir=root / "outputs",
               synthetic=True)
-cfg = get_config("smoke", **{"baseline.epochs": 6, "baseline.patience": 10, "baseline.batch_size": 8})
-run = conditions.baseline(cfg, paths, progress=False)
+name, workers = sys.argv[4], int(sys.argv[5])
+over = {f"{name}.epochs": 6, f"{name}.patience": 10, f"{name}.batch_size": 8, "num_workers": workers}
+cfg = get_config("smoke", tuples_per_identity=4, min_age_gap=2, **over)
+run = getattr(conditions, name)(cfg, paths, progress=False)
 print("resumed_from", run.fit.resumed_from)
 """
 
 
-def _start(root, tiny_data, cache):
+def _start(root, tiny_data, cache, name, workers):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(root), str(tiny_data), str(cache)],
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(root), str(tiny_data), str(cache), name, str(workers)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted(tiny_data, tiny_cache, tmp_path):
+@pytest.mark.parametrize("name,workers", [("baseline", 0), ("vcop", 2)])
+def test_sigkill_then_resume_equals_uninterrupted(tiny_data, tiny_cache, tmp_path, name, workers):
+    """vcop with 2 DataLoader workers: its tuples are drawn there, so the per-epoch seeds must reach them."""
     cache = tiny_cache[0]
     # uninterrupted
-    full = _start(tmp_path / "full", tiny_data, cache)
+    full = _start(tmp_path / "full", tiny_data, cache, name, workers)
     assert full.wait(timeout=600) == 0, full.stdout.read()
     # interrupted: kill as soon as two epochs are checkpointed, mid-way through the third
-    part = _start(tmp_path / "part", tiny_data, cache)
-    last = tmp_path / "part" / "weights" / "runs" / "baseline" / "last.pt"
+    part = _start(tmp_path / "part", tiny_data, cache, name, workers)
+    last = tmp_path / "part" / "weights" / "runs" / name / "last.pt"
     deadline = time.time() + 600
     while time.time() < deadline:
         if last.exists() and torch.load(last, weights_only=False)["epoch"] >= 1:
@@ -50,16 +53,18 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_data, tiny_cache, tmp_pat
     part.wait()
     epoch_at_kill = torch.load(last, weights_only=False)["epoch"]
     assert epoch_at_kill < 5, "the run finished before it could be killed"
-    resumed = _start(tmp_path / "part", tiny_data, cache)
+    resumed = _start(tmp_path / "part", tiny_data, cache, name, workers)
     out = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, out
     assert f"resumed_from {epoch_at_kill + 1}" in out
-    a = json.loads((tmp_path / "full" / "outputs" / "results" / "baseline.json").read_text())
-    b = json.loads((tmp_path / "part" / "outputs" / "results" / "baseline.json").read_text())
-    print(f"\nkilled after epoch {epoch_at_kill + 1} of 6; validation metrics, uninterrupted vs interrupted+resumed:")
-    for k in ("mae", "rmse", "r2", "ca3", "ca5"):
-        print(f"  {k}: {a['val'][k]:.6f}  {b['val'][k]:.6f}")
-        assert b["val"][k] == pytest.approx(a["val"][k], abs=1e-6), k
-    ha = (tmp_path / "full" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
-    hb = (tmp_path / "part" / "outputs" / "runs" / "baseline" / "history.csv").read_text()
+    a = json.loads((tmp_path / "full" / "outputs" / "results" / f"{name}.json").read_text())
+    b = json.loads((tmp_path / "part" / "outputs" / "results" / f"{name}.json").read_text())
+    metrics = ("mae", "rmse", "r2", "ca3", "ca5") if name == "baseline" else ("top1", "kendall_tau", "pairwise_acc")
+    block = "val" if name == "baseline" else "pretext"
+    print(f"\n{name}, {workers} workers, killed after epoch {epoch_at_kill + 1} of 6; uninterrupted vs resumed:")
+    for k in metrics:
+        print(f"  {k}: {a[block][k]:.6f}  {b[block][k]:.6f}")
+        assert b[block][k] == pytest.approx(a[block][k], abs=1e-6), k
+    ha = (tmp_path / "full" / "outputs" / "runs" / name / "history.csv").read_text()
+    hb = (tmp_path / "part" / "outputs" / "runs" / name / "history.csv").read_text()
     assert [l.split(",")[:-1] for l in ha.splitlines()] == [l.split(",")[:-1] for l in hb.splitlines()]

@@ -28,29 +28,44 @@ def test_notebooks_are_committed_clean():
 
 
 @pytest.mark.slow
-def test_smoke_run_executes_every_notebook(tmp_path):
+def test_smoke_run_with_two_seeds_executes_every_notebook(tmp_path):
     out, weights = tmp_path / "outputs", tmp_path / "weights"
-    proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--out", str(out),
-                           "--weights", str(weights)], cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--seeds", "0,1",
+                           "--label-fractions", "0.5", "--out", str(out), "--weights", str(weights)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in NOTEBOOKS:
         assert (out / "notebooks" / f"{name}.ipynb").exists()
     summary = json.loads((out / "results" / "summary.json").read_text())
-    assert summary["preset"] == "smoke" and summary["data"] == "synthetic"
+    assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1]
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
-    for metrics in [*summary["conditions"].values(), summary["reference"]["mean_predictor"]]:
-        assert {"mae", "rmse", "r2", "ca3", "ca5", "n"} <= set(metrics)
+    for metrics in [*summary["conditions"].values(), summary["reference"]["aihub_scratch"]]:
+        assert {"mae", "rmse", "r2", "ca3", "ca5", "n", "mae_seeds", "mae_ci95", "beats_mean_predictor"} <= set(metrics)
+        assert len(metrics["mae_seeds"]) == 2 and metrics["mae"] == pytest.approx(sum(metrics["mae_seeds"]) / 2)
+        assert metrics["mae_ci95"][0] <= metrics["mae"] <= metrics["mae_ci95"][1]
         assert all(math.isfinite(metrics[k]) for k in ("mae", "rmse", "ca3", "ca5")) and metrics["n"] > 0
-    assert set(summary["pretext"]) == {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"}
+    assert {(c["a"], c["b"]) for c in summary["comparisons"]} >= {
+        ("korean_finetuned", "baseline"), ("vcop_downstream", "baseline"), ("multitrain", "baseline"),
+        ("vcop_downstream", "aihub_scratch")}
+    for c in summary["comparisons"]:
+        lo, hi = c["ci95"]
+        assert c["verdict"] == ("a better" if hi < 0 else "b better" if lo > 0 else "no difference shown")
+    assert {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"} <= set(summary["pretext"])
     assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
+    assert summary["label_efficiency"]["fractions"] == [0.5, 1.0]
+    assert (out / "figures" / "06_label_efficiency.png").stat().st_size > 1000
+    assert set(summary["budget"]["multitrain"]) == {"images_seen", "epochs", "steps", "seconds"}
     csv = (out / "results" / "summary.csv").read_text().splitlines()
     assert csv[0] == "condition,mae,rmse,r2,ca3,ca5,n"
     assert [line.split(",")[0] for line in csv[1:]] == ["baseline", "korean_finetuned", "vcop_downstream",
                                                         "multitrain", "mean_predictor", "aihub_scratch"]
+    conclusion = (out / "results" / "conclusion.md").read_text()
+    assert "over 2 model seeds" in conclusion and "synthetic" in conclusion
     assert (out / "figures" / "06_mae_ca5.png").stat().st_size > 1000
-    for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"):
-        assert (weights / f"{name}.pt").exists()
-        assert list((out / "runs" / name).glob("events.out.tfevents.*")), f"no TensorBoard events for {name}"
+    for seed in (0, 1):
+        for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain", "aihub_scratch"):
+            assert (weights / f"seed{seed}" / f"{name}.pt").exists()
+            assert list((out / f"seed{seed}" / "runs" / name).glob("events.out.tfevents.*")), f"no events: {name}"
 
 
 def _project_with(tmp_path, cells):

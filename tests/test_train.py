@@ -88,3 +88,61 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
     last.write_bytes(last.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="last.pt: checkpoint cannot be read"):
         _fit(tmp_path, epochs=2)
+
+
+def test_heads_and_losses_stay_fp32_under_autocast():
+    """bf16 rounds 66.7 to 66.5: the age head and the loss must not run in it."""
+    from facelib.models import AgeRegressor, SimpleHead, make_backbone
+    torch.manual_seed(0)
+    bb, d = make_backbone("resnet_mini")
+    m = AgeRegressor(bb, SimpleHead(d)).eval()
+    with torch.no_grad():
+        m.head[-1].bias.fill_(66.7)
+        x = torch.randn(4, 3, 32, 32)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            feats = m.backbone(x)
+            pred = m(x)
+        assert feats.dtype == torch.bfloat16            # the backbone did run in bf16 ...
+        assert pred.dtype == torch.float32               # ... the head did not
+        torch.testing.assert_close(pred, m.head(feats.float()).squeeze(-1))
+        loss, _ = RegressionTask("l1")(m, (x, torch.full((4,), 66.7)))
+    assert loss.dtype == torch.float32
+
+
+def test_predictions_are_clamped_to_plausible_ages_at_inference_only():
+    from facelib.models import AgeRegressor, SimpleHead, make_backbone
+    bb, d = make_backbone("resnet_mini")
+    m = AgeRegressor(bb, SimpleHead(d))
+    with torch.no_grad():
+        m.head[-1].bias.fill_(-10.6)
+        x = torch.randn(2, 3, 32, 32)
+        assert (m.eval()(x) == 0).all()
+        m.head[-1].bias.fill_(500.0)
+        assert (m.eval()(x) == 120).all()
+        assert (m.train()(x) > 120).all()                # training sees the raw output
+
+
+def test_resume_with_workers_equals_uninterrupted(tiny_cache, tmp_path):
+    """Order tuples are drawn in DataLoader workers: per-epoch seeds must reach them."""
+    from facelib.config import get_config
+    from facelib.conditions import build_order_model, tuple_loaders
+    from facelib.data.augment import BatchAugment
+    from facelib.data.datasets import permutations
+    from facelib.data.prepare import FaceCache
+    from facelib.train import OrderTask
+    cfg = get_config("smoke", num_workers=2, tuples_per_identity=3, min_age_gap=2)
+    cache = FaceCache(tiny_cache[0], "aihub")
+
+    def run(where, max_epochs=None):
+        torch.manual_seed(0)
+        model = build_order_model(cfg)
+        tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", 4)
+        return fit(model, OrderTask(permutations(4), augment=BatchAugment()), tr, va,
+                   param_groups=[{"params": model.parameters(), "lr": 1e-3}],
+                   train_cfg=TrainConfig(epochs=3, warmup_epochs=0, patience=9), run_dir=tmp_path / where,
+                   device="cpu", progress=False, max_epochs=max_epochs)
+    full = run("full")
+    run("part", max_epochs=1)
+    resumed = run("part")
+    assert resumed.resumed_from == 1
+    pd.testing.assert_frame_equal(resumed.history.drop(columns="seconds"), full.history.drop(columns="seconds"))

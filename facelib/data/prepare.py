@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from .readers import READERS
-from .records import FaceRecord, SkipReport
+from .records import FaceRecord
 
 CACHE_VERSION = 2  # 2: per-split data hashes; crops padded where the box leaves the image
 DATASETS = ("utkface", "megaage_asian", "aihub")

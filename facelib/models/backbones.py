@@ -40,15 +40,47 @@ class MiniResNet(nn.Module):
         return torch.flatten(self.pool(self.layers(self.stem(x))), 1)
 
 
+class TorchvisionBackbone(nn.Module):
+    """A torchvision ResNet without its classifier, taking facelib's normalised input
+    ((x / 255 − 0.5) / 0.25, see `facelib.data.augment`) and renormalising it to the statistics its
+    weights were trained with (from the weights' own transforms)."""
+
+    def __init__(self, net: nn.Module, mean, std):
+        super().__init__()
+        from ..data.augment import MEAN, STD
+        self.net = net
+        mean, std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+        # x' = ((x * STD + MEAN) − mean) / std as one scale and shift per channel
+        self.register_buffer("scale", STD / std, persistent=False)
+        self.register_buffer("shift", (MEAN - mean) / std, persistent=False)
+
+    def forward(self, x):
+        return self.net(x * self.scale + self.shift)
+
+
+def imagenet_state_dict(name: str) -> dict:
+    """ImageNet weights of a torchvision backbone, through torchvision's weights API: from the torch
+    cache (`torch.hub.get_dir()/checkpoints`), or downloaded there with its hash checked."""
+    _, weights = TORCHVISION[name]
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (OSError, RuntimeError) as e:  # no network (URLError is an OSError), or a corrupt download
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        raise RuntimeError(
+            f"ImageNet weights for {name} could not be loaded ({type(e).__name__}: {e}); they are read from "
+            f"{cached} or downloaded from {weights.url}. Without a network, copy the file there, or set "
+            "imagenet_init=False to start from random weights") from e
+
+
 def make_backbone(name: str = "resnet_mini", imagenet: bool = False) -> tuple[nn.Module, int]:
     """(encoder mapping (B, 3, H, W) to (B, D), D).
 
-    imagenet: start from ImageNet weights; they must already be in the local torch
-    cache (nothing is downloaded), otherwise FileNotFoundError says where to put them.
+    imagenet: start from ImageNet weights (torchvision backbones), through torchvision's weights
+    API: the local torch cache, or a download where a network exists (Colab).
     """
     if name == "resnet_mini":
         if imagenet:
-            raise ValueError("backbone='resnet_mini' has no ImageNet weights; use resnet18/34/50")
+            raise ValueError("backbone='resnet_mini' has no ImageNet weights; use resnet18/34/50 or imagenet_init=False")
         m = MiniResNet()
         return m, m.out_dim
     if name not in TORCHVISION:
@@ -56,12 +88,8 @@ def make_backbone(name: str = "resnet_mini", imagenet: bool = False) -> tuple[nn
     ctor, weights = TORCHVISION[name]
     m = ctor(weights=None)
     if imagenet:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        if not path.exists():
-            raise FileNotFoundError(
-                f"ImageNet weights for {name} are not cached at {path}. facelib never downloads; "
-                f"copy {Path(weights.url).name} there (from {weights.url}) or use imagenet_init=False")
-        m.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        m.load_state_dict(imagenet_state_dict(name))
     dim = m.fc.in_features
     m.fc = nn.Identity()
-    return m, dim
+    norm = weights.transforms()
+    return TorchvisionBackbone(m, norm.mean, norm.std), dim
