@@ -23,6 +23,7 @@ from .data.augment import BatchAugment
 from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker, to_tensor
 from .data.prepare import FaceCache, crop_face
 from .data.readers import READERS
+from .data.records import safe_name
 
 
 # ---------------------------------------------------------------- data path
@@ -33,7 +34,7 @@ class DecodeFaceDataset(Dataset):
     def __init__(self, cache: FaceCache, data_root, split: str, size: int, margin: float = 0.25):
         rows = cache.split(split)
         records, _ = READERS[cache.name](Path(data_root) / cache.name)
-        by_source = {str(r.path.relative_to(Path(data_root) / cache.name)): r for r in records}
+        by_source = {safe_name(r.path.relative_to(Path(data_root) / cache.name)): r for r in records}
         self.records = [by_source[s] for s in rows["source"]]
         self.ages = rows["age"].to_numpy(np.float32)
         self.size, self.margin = size, margin

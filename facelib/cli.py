@@ -27,7 +27,7 @@ def _prepare(a):
     cache = a.cache or paths.cache_dir
     t0 = time.time()
     report = prepare(a.data_root or paths.data_root, cache, a.image_size or cfg.image_size, cfg.crop_margin,
-                     cfg.data_seed, force=a.force)
+                     cfg.data_seed, force=a.force, workers=a.workers)
     with __import__("pandas").option_context("display.width", 160, "display.max_colwidth", 60):
         print(report_table(report).to_string(index=False))
     print(f"cache at {cache} ({time.time() - t0:.1f}s)")
@@ -121,6 +121,8 @@ def main(argv=None) -> int:
     s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
     s.add_argument("--image-size", type=int, default=0)
     s.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    s.add_argument("--workers", type=int, default=None, help="processes cropping faces (default: the CPU count); "
+                   "the cache is the same for any number")
     s.set_defaults(fn=_prepare)
 
     s = sub.add_parser("run", help="execute notebooks 00-06 in order with papermill")

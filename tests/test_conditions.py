@@ -91,8 +91,8 @@ def test_condition_3_starts_from_the_pretext_encoder_and_the_control_does_not(tr
     # max_epochs=0: no training step, so each model keeps the weights it started from
     warm = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0)
     cold = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0, from_scratch=True)
-    assert torch.equal(warm.model.backbone.stem[0].weight, pre)
-    assert not torch.equal(cold.model.backbone.stem[0].weight, pre)
+    assert torch.equal(warm.model.backbone.stem[0].weight.cpu(), pre)
+    assert not torch.equal(cold.model.backbone.stem[0].weight.cpu(), pre)
     assert cold.weights.name == "aihub_scratch.pt"
 
 

@@ -19,12 +19,16 @@ def test_cache_shapes_and_manifest(tiny_cache):
     cache_dir, report = tiny_cache
     for name in ("utkface", "megaage_asian", "aihub"):
         c = FaceCache(cache_dir, name)
-        assert c.images.shape == (report["datasets"][name]["kept"], 32, 32, 3)
+        rep = report["datasets"][name]
+        assert len(c) == rep["kept"]
+        # one row per record read; rows of skipped records stay unused (no second copy of the cache)
+        assert c.images.shape[1:] == (32, 32, 3) and rep["kept"] <= c.images.shape[0] <= rep["found"]
         assert c.images.dtype == np.uint8
         assert isinstance(c.images, np.memmap)
-        assert list(c.manifest["index"]) == list(range(len(c)))
+        idx = c.manifest["index"].to_numpy()
+        assert len(set(idx)) == len(idx) and idx.max() < c.images.shape[0]
         assert {"age", "gender", "identity", "device", "source", "split"} <= set(c.manifest.columns)
-        assert c.images[:].std() > 10  # faces, not blank rows
+        assert c.images[idx].std() > 10  # faces, not blank rows
 
 
 def test_splits_are_identity_disjoint(tiny_cache):
@@ -87,7 +91,8 @@ def test_bad_files_are_skipped_and_counted(tmp_path):
     rep = report["datasets"]["megaage_asian"]
     assert rep["found"] == 6 and rep["kept"] == 1
     assert rep["skipped"] == {"duplicate_file": 1, "empty_file": 1, "undecodable_image": 2, "face_too_small": 1}
-    assert np.load(tmp_path / "cache" / "megaage_asian.npy").shape == (1, 16, 16, 3)
+    cache = FaceCache(tmp_path / "cache", "megaage_asian")
+    assert len(cache) == 1 and cache.images[cache.manifest["index"][0]].std() > 10
     saved = json.loads((tmp_path / "cache" / "report.json").read_text())
     assert saved["datasets"]["megaage_asian"]["skipped"] == rep["skipped"]
 
@@ -124,3 +129,50 @@ def test_an_archive_is_staged_once_and_found_by_later_notebooks(tiny_data, tmp_p
     assert later.data_root == data and later.cache_dir == paths.cache_dir
     ensure_data(later, get_config("smoke"), progress=False)       # nothing copied again
     assert (tmp_path / "data" / "staged" / "faces" / ".staged.json").stat().st_mtime_ns == stamp
+
+
+def test_any_number_of_workers_gives_the_same_cache(tiny_data, tmp_path):
+    one = prepare(tiny_data, tmp_path / "one", image_size=24, progress=False, workers=1, datasets=("aihub",))
+    two = prepare(tiny_data, tmp_path / "two", image_size=24, progress=False, workers=2, datasets=("aihub",))
+    assert one["datasets"]["aihub"]["split_hashes"] == two["datasets"]["aihub"]["split_hashes"]
+    assert one["datasets"]["aihub"]["skipped"] == two["datasets"]["aihub"]["skipped"]
+    assert (tmp_path / "one" / "aihub.npy").read_bytes() == (tmp_path / "two" / "aihub.npy").read_bytes()
+    assert (tmp_path / "one" / "aihub.csv").read_text() == (tmp_path / "two" / "aihub.csv").read_text()
+
+
+KILLED_PREPARE = """
+import sys, time
+import facelib.data.prepare
+P = sys.modules["facelib.data.prepare"]
+real = P.process_record
+P.process_record = lambda *a: (time.sleep(0.02), real(*a))[1]   # slow enough to be killed part-way
+P.prepare(sys.argv[1], sys.argv[2], image_size=24, progress=False, workers=2, datasets=("aihub",))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_prepare_continues_and_ends_with_the_same_hashes(tiny_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    reference = prepare(tiny_data, tmp_path / "ref", image_size=24, progress=False, datasets=("aihub",))
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_PREPARE, str(tiny_data), str(cache)],
+                            stderr=subprocess.DEVNULL)  # its orphaned workers complain of the broken pipe
+    journal, deadline = cache / "aihub.journal", time.time() + 120
+    while time.time() < deadline and not (journal.exists() and len(journal.read_text().splitlines()) > 40):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the prepare ended before it could be killed"
+    done = len(journal.read_text().splitlines()) - 1
+    found = reference["datasets"]["aihub"]["found"]
+    assert 0 < done < found, "the prepare was not killed part-way"
+    import io
+    from contextlib import redirect_stdout
+    out = io.StringIO()
+    with redirect_stdout(out):
+        again = prepare(tiny_data, cache, image_size=24, progress=False, datasets=("aihub",))
+    assert f"resuming, {done} of " in out.getvalue()
+    assert again["datasets"]["aihub"]["split_hashes"] == reference["datasets"]["aihub"]["split_hashes"]
+    assert not journal.exists() and not (cache / "aihub.tmp.npy").exists()

@@ -130,3 +130,70 @@ def test_aihub_same_name_in_two_folders_is_counted_not_lost(tmp_path):
     records, report = read_aihub(root)
     assert len(records) == 1
     assert report.found == 3 and report.skipped == {"duplicate_name": 2}
+
+
+def test_windows_made_copies(tmp_path):
+    """Labels with a BOM or in CP949, Korean folder names as CP949 bytes, `.JPG`, lists with BOM and CRLF."""
+    import os
+
+    from facelib.data.prepare import prepare
+    root = tmp_path / "data" / "aihub"
+    stem = "0001_1992_06_00000020_M"
+    _aihub_pair(root, stem, None)
+    korean = os.fsdecode("원천".encode("cp949"))       # not UTF-8: arrives with surrogate escapes
+    bad_dir = root / "Training" / korean / "TS_0002"
+    bad_dir.mkdir(parents=True)
+    Image.fromarray(np.full((240, 200, 3), 90, np.uint8)).save(bad_dir / "0002_1990_10_00000030_F.png")
+    lbl_dir = root / "Training" / korean / "TL_0002"
+    lbl_dir.mkdir(parents=True)
+    label2 = _label("0002_1990_10_00000030_F", 10, birth=1990, gender="female")
+    label2["note"] = "한국어"
+    (lbl_dir / "0002_1990_10_00000030_F.json").write_bytes(json.dumps(label2, ensure_ascii=False).encode("cp949"))
+    p = root / "Training" / AIHUB_LABEL_DIR / "TL_0001" / f"{stem}.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(_label(stem, 6)).encode())            # UTF-8 with a BOM
+    _img(root / "Training" / korean / "TS_0003" / (os.fsdecode(b"\xb0\xa1\xff") + ".png"))  # unparseable name
+    records, report = read_aihub(root)
+    assert sorted(r.age for r in records) == [6, 10]
+    assert {r.source_split for r in records} == {"Training"}
+    assert report.skipped == {"image_without_label": 1}
+    utk = tmp_path / "data" / "utkface"
+    _img(utk / "25_0_2_20170116174525125.JPG")
+    _img(utk / "26_1_2_20170116174525126.jpg.chip.JPG")
+    recs, _ = read_utkface(utk)
+    assert sorted(r.age for r in recs) == [25, 26]
+    mega = tmp_path / "data" / "megaage_asian"
+    (mega / "list").mkdir(parents=True)
+    _img(mega / "train" / "1.jpg")
+    (mega / "list" / "train_name.txt").write_bytes(b"\xef\xbb\xbf1.jpg\r\n")
+    (mega / "list" / "train_age.txt").write_bytes(b"\xef\xbb\xbf23\r\n")
+    for f in ("test_name.txt", "test_age.txt"):
+        (mega / "list" / f).write_text("")
+    recs, rep = read_megaage(mega)
+    assert [r.age for r in recs] == [23] and rep.skipped == {}
+    # the whole prepare: byte-safe names in the fingerprint, the report and the manifest
+    report = prepare(tmp_path / "data", tmp_path / "cache", image_size=16, progress=False)
+    assert report["datasets"]["aihub"]["kept"] == 2
+    assert "\\xb0" in json.dumps(report["datasets"]["aihub"]["examples"])
+
+
+def test_pixels_of_real_copies(tmp_path):
+    """16-bit PNGs scaled, RGBA composited on white, EXIF orientation applied and checked
+    against the label's width and height."""
+    from facelib.data.prepare import decode_photo, to_rgb
+    import io
+    grey16 = Image.fromarray((np.full((20, 30), 32768)).astype(np.uint16))
+    assert np.asarray(to_rgb(grey16)).mean() == pytest.approx(128, abs=1)       # not white
+    rgba = Image.fromarray(np.dstack([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)]), "RGBA")
+    assert np.asarray(to_rgb(rgba)).min() == 255                                  # transparent → white
+    # a photo stored sideways (60 wide, 40 high) with EXIF "rotate 90": upright it is 40 x 60
+    img = Image.new("RGB", (60, 40), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes())
+    raw = buf.getvalue()
+    assert decode_photo(raw).size == (40, 60)                      # upright
+    assert decode_photo(raw, (40, 60)).size == (40, 60)            # label made on the upright photo
+    assert decode_photo(raw, (60, 40)).size == (60, 40)            # label made on the stored pixels
+    assert decode_photo(raw, (50, 50)) is None                     # neither: skipped by prepare

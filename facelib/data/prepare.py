@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from .readers import READERS
-from .records import FaceRecord
+from .records import FaceRecord, safe_name
 
 CACHE_VERSION = 2  # 2: per-split data hashes; crops padded where the box leaves the image
 DATASETS = ("utkface", "megaage_asian", "aihub")
@@ -37,11 +37,13 @@ SPLIT_FRACTIONS = {
 
 
 def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, seed: int = 0,
-            datasets=DATASETS, progress: bool = True, force: bool = False) -> dict:
+            datasets=DATASETS, progress: bool = True, force: bool = False, workers: int | None = None) -> dict:
     """Prepare every dataset present under `data_root`; returns the combined report dict.
 
     data_root: folder holding `utkface/`, `megaage_asian/`, `aihub/` (any subset).
     margin: border added around an AIHub face box, as a fraction of its side.
+    workers: processes cropping faces (default: the CPU count); the cache is the same for any
+        number. A prepare that was stopped (even killed) continues where it stopped.
     """
     data_root, cache_dir = Path(data_root), Path(cache_dir)
     if not data_root.is_dir():
@@ -54,7 +56,7 @@ def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, se
     report = {"data_root": str(data_root), "image_size": image_size, "datasets": {}}
     for name in present:
         report["datasets"][name] = _prepare_one(name, data_root / name, cache_dir, image_size,
-                                                margin, seed, progress, force)
+                                                margin, seed, progress, force, workers)
     (cache_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return report
 
@@ -64,11 +66,96 @@ def _fingerprint(root: Path, params: dict) -> str:
     for p in sorted(root.rglob("*")):
         if p.is_file():
             st = p.stat()
-            h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            h.update(os.fsencode(p.relative_to(root)) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force) -> dict:
+# ---------------------------------------------------------------- decoding one face
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any decoded image as 8-bit RGB: 16-bit scaled (not clipped to white), transparency
+    composited on white, palette, grey, CMYK and the rest converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_photo(raw: bytes, label_size=None) -> Image.Image | None:
+    """The photo in `raw` as RGB, turned upright by its EXIF orientation. With `label_size` (the
+    width and height its label's box and landmarks refer to), the orientation whose size matches
+    the label: upright, else as stored; None when neither does."""
+    from PIL import ImageOps
+    with Image.open(io.BytesIO(raw)) as im:
+        im.load()
+        upright = ImageOps.exif_transpose(im)
+        candidates = [upright] if label_size is None else [upright, im]
+        for img in candidates:
+            if label_size is None or _same_size(img.size, label_size):
+                return to_rgb(img)
+    return None
+
+
+def _same_size(size, label_size) -> bool:
+    return abs(size[0] - label_size[0]) <= 1 and abs(size[1] - label_size[1]) <= 1
+
+
+def process_record(rec: FaceRecord, size: int, margin: float) -> tuple[str, str, np.ndarray | None]:
+    """(status, md5 of the file, face crop): status "ok" or the reason the record is skipped."""
+    try:
+        raw = rec.path.read_bytes()
+    except OSError:
+        return "unreadable_file", "", None
+    if not raw:
+        return "empty_file", "", None
+    digest = hashlib.md5(raw).hexdigest()
+    try:
+        img = decode_photo(raw, rec.label_size)
+    except Exception:  # PIL raises many types for truncated or non-image bytes
+        return "undecodable_image", digest, None
+    if img is None:
+        return "image_size_mismatch", digest, None
+    face = crop_face(img, rec, size, margin)
+    if face is None:
+        return "face_too_small", digest, None
+    return "ok", digest, face
+
+
+# ---------------------------------------------------------------- workers
+
+_WORKER = {}
+
+
+def _open_worker(tmp: str) -> None:
+    _WORKER["arr"] = np.load(tmp, mmap_mode="r+")
+
+
+def _process_chunk(job) -> list[tuple[int, str, str]]:
+    """Crop a chunk of records into the memory map at their own rows; flushed before returning,
+    so a chunk in the journal is on disk."""
+    indices, records, size, margin = job
+    arr, out = _WORKER["arr"], []
+    for i, rec in zip(indices, records):
+        status, digest, face = process_record(rec, size, margin)
+        if face is not None:
+            arr[i] = face
+        out.append((i, status, digest))
+    arr.flush()
+    return out
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None, chunk=32) -> dict:
     from tqdm.auto import tqdm
 
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
@@ -81,50 +168,63 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force) -> 
             return {**meta["report"], "cached": True, "data_hash": key}
 
     records, report = READERS[name](root)
-    tmp = cache_dir / f"{name}.tmp.npy"
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), size, size, 3))
-    kept, seen = [], {}
-    for rec in tqdm(records, desc=f"prepare {name}", disable=not progress):
+    tmp, journal = cache_dir / f"{name}.tmp.npy", cache_dir / f"{name}.journal"
+    shape = (len(records), size, size, 3)
+    done = _read_journal(journal, key, tmp, shape)
+    if done:
+        print(f"prepare {name}: resuming, {len(done)} of {len(records)} faces already prepared")
+    else:
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+        journal.write_text(key + "\n")
+    todo = [i for i in range(len(records)) if i not in done]
+    jobs = [(ix, [records[i] for i in ix], size, margin) for ix in
+            (todo[k:k + chunk] for k in range(0, len(todo), chunk))]
+    workers = max(1, min(workers or default_workers(), len(jobs)))
+    bar = tqdm(total=len(records), initial=len(done), unit="face", desc=f"prepare {name}", disable=not progress)
+    with open(journal, "a") as log:
+        def record(rows):
+            log.write("".join(f"{i}\t{st}\t{dg}\n" for i, st, dg in rows))
+            log.flush()
+            done.update({i: (st, dg) for i, st, dg in rows})
+            bar.update(len(rows))
+        if workers == 1:
+            _open_worker(str(tmp))
+            for job in jobs:
+                record(_process_chunk(job))
+            _WORKER.clear()
+        else:
+            from multiprocessing import get_context
+            ctx = get_context("fork" if os.name == "posix" else "spawn")
+            with ctx.Pool(workers, initializer=_open_worker, initargs=(str(tmp),)) as pool:
+                for rows in pool.imap_unordered(_process_chunk, jobs):
+                    record(rows)
+    bar.close()
+
+    # Duplicates and skips are decided here, in record order, so any number of workers gives the
+    # same cache. Skipped rows stay in the array, unused: no second copy of the cache is written.
+    kept, seen = [], set()
+    for i, rec in enumerate(records):
+        status, digest = done[i]
         rel = rec.path.relative_to(root)
-        try:
-            raw = rec.path.read_bytes()
-        except OSError:
-            report.skip("unreadable_file", rel)
+        if status == "ok" and digest in seen:
+            status = "duplicate_file"
+        if status != "ok":
+            report.skip(status, rel)
             continue
-        if not raw:
-            report.skip("empty_file", rel)
-            continue
-        digest = hashlib.md5(raw).hexdigest()
-        if digest in seen:
-            report.skip("duplicate_file", rel)
-            continue
-        try:
-            with Image.open(io.BytesIO(raw)) as im:
-                im.load()
-                img = im.convert("RGB")
-        except Exception:  # PIL raises many types for truncated or non-image bytes
-            report.skip("undecodable_image", rel)
-            continue
-        face = crop_face(img, rec, size, margin)
-        if face is None:
-            report.skip("face_too_small", rel)
-            continue
-        seen[digest] = rel
-        arr[len(kept)] = face
-        kept.append(rec)
-    arr.flush()
-    del arr
-    _compact(tmp, npy, len(kept))
+        seen.add(digest)
+        kept.append(i)
+    os.replace(tmp, npy)
+    journal.unlink()
 
     manifest = pd.DataFrame({
-        "index": np.arange(len(kept)),
-        "age": [r.age for r in kept],
-        "gender": [r.gender for r in kept],
-        "identity": [r.identity for r in kept],
-        "device": [r.device for r in kept],
-        "year": [r.year for r in kept],
-        "source": [str(r.path.relative_to(root)) for r in kept],
-        "source_split": [r.source_split for r in kept],
+        "index": kept,
+        "age": [records[i].age for i in kept],
+        "gender": [records[i].gender for i in kept],
+        "identity": [records[i].identity for i in kept],
+        "device": [records[i].device for i in kept],
+        "year": [records[i].year for i in kept],
+        "source": [safe_name(records[i].path.relative_to(root)) for i in kept],
+        "source_split": [records[i].source_split for i in kept],
     })
     manifest["split"] = assign_splits(name, manifest, seed)
     manifest.to_csv(csv, index=False)
@@ -133,6 +233,25 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force) -> 
     rep["split_hashes"] = split_hashes(manifest, np.load(npy, mmap_mode="r"))
     meta_path.write_text(json.dumps({"key": key, "params": params, "report": rep}, ensure_ascii=False))
     return {**rep, "cached": False, "data_hash": key}
+
+
+def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
+    """{record index: (status, md5)} of a prepare of the same inputs that stopped part-way."""
+    if not (journal.exists() and tmp.exists()):
+        return {}
+    lines = journal.read_text().splitlines()
+    try:
+        same = lines[0] == key and np.load(tmp, mmap_mode="r").shape == shape
+    except (IndexError, ValueError, OSError):
+        same = False
+    if not same:
+        return {}
+    done = {}
+    for line in lines[1:]:
+        parts = line.split("\t")
+        if len(parts) == 3:  # a line cut by the kill is simply done again
+            done[int(parts[0])] = (parts[1], parts[2])
+    return done
 
 
 def split_hashes(manifest: pd.DataFrame, images: np.ndarray) -> dict:
@@ -145,23 +264,6 @@ def split_hashes(manifest: pd.DataFrame, images: np.ndarray) -> dict:
             h.update(images[i].tobytes())
         out[split] = h.hexdigest()[:16]
     return out
-
-
-def _compact(tmp: Path, dest: Path, n: int) -> None:
-    """Move the first n rows of `tmp` into `dest` without loading the array whole."""
-    src = np.load(tmp, mmap_mode="r")
-    if n == src.shape[0]:
-        del src
-        os.replace(tmp, dest)
-        return
-    out = np.lib.format.open_memmap(dest.with_suffix(".part.npy"), mode="w+", dtype=np.uint8,
-                                    shape=(n, *src.shape[1:]))
-    for i in range(0, n, 1024):
-        out[i:i + 1024] = src[i:min(n, i + 1024)]
-    out.flush()
-    del out, src
-    os.replace(dest.with_suffix(".part.npy"), dest)
-    tmp.unlink()
 
 
 def assign_splits(name: str, manifest: pd.DataFrame, seed: int) -> pd.Series:

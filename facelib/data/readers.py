@@ -16,6 +16,8 @@ import numpy as np
 
 from .records import DatasetLayoutError, FaceRecord, SkipReport
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
 UTK_NAME = re.compile(r"^(\d+)_([01])_([0-4])_(\d+)$")
 AIHUB_NAME = re.compile(r"^(\d+)_(\d{4})_(\d+)_(\d+)_([A-Za-z])$")
 # Capture years after the AIHub release are corrupt (birth + age in photo).
@@ -38,7 +40,7 @@ def read_utkface(root) -> tuple[list[FaceRecord], SkipReport]:
     """
     root = Path(root)
     _require_dir(root, "UTKFace images named {age}_{gender}_{race}_{datetime}.jpg[.chip.jpg]")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name.lower().endswith(".jpg"))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DatasetLayoutError(f"{root}: no .jpg files; expected UTKFace images "
                                  "named {age}_{gender}_{race}_{datetime}.jpg.chip.jpg")
@@ -46,7 +48,7 @@ def read_utkface(root) -> tuple[list[FaceRecord], SkipReport]:
     report = SkipReport("utkface", found=len(files))
     records = []
     for path in files:
-        stem = path.name.split(".jpg")[0]
+        stem = re.split(r"\.(?:jpe?g|png)", path.name, maxsplit=1, flags=re.IGNORECASE)[0]
         m = UTK_NAME.match(stem)
         if not m:
             report.skip("malformed_name", path.relative_to(root))
@@ -55,7 +57,7 @@ def read_utkface(root) -> tuple[list[FaceRecord], SkipReport]:
         if age > UTK_MAX_AGE:
             report.skip("age_out_of_range", path.relative_to(root))
             continue
-        aligned = path.name.lower().endswith(".chip.jpg")
+        aligned = ".chip." in path.name.lower()
         records.append(FaceRecord(path=path, age=float(age), identity=f"utk:{stem}", gender=gender,
                                   aligned=aligned, landmarks=None if aligned else landmarks.get(path.name)))
     return records, report
@@ -87,8 +89,8 @@ def read_megaage(root) -> tuple[list[FaceRecord], SkipReport]:
         for f in (names_f, ages_f):
             if not f.is_file():
                 raise DatasetLayoutError(f"{f}: file not found; expected one line per {split} image")
-        names = [s.strip() for s in names_f.read_text().splitlines() if s.strip()]
-        ages = [s.strip() for s in ages_f.read_text().splitlines() if s.strip()]
+        names = [s.strip() for s in _read_text(names_f).splitlines() if s.strip()]
+        ages = [s.strip() for s in _read_text(ages_f).splitlines() if s.strip()]
         if len(names) != len(ages):
             raise DatasetLayoutError(
                 f"{names_f} has {len(names)} names but {ages_f} has {len(ages)} ages; "
@@ -105,6 +107,16 @@ def read_megaage(root) -> tuple[list[FaceRecord], SkipReport]:
                 records.append(FaceRecord(path=path, age=age, identity=f"megaage:{split}/{name}",
                                           aligned=True, source_split=split))
     return records, report
+
+
+def _read_text(path: Path) -> str:
+    """A text file written on any system: UTF-8 with or without a byte-order mark, else CP949
+    (Korean Windows); line ends of either kind are left to `splitlines`."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp949")
 
 
 def _parse_age(value) -> float | None:
@@ -128,7 +140,7 @@ def read_aihub(root, max_year: int = AIHUB_MAX_YEAR) -> tuple[list[FaceRecord], 
         if not p.is_file():
             continue
         suffix = p.suffix.lower()
-        kind = images if suffix in (".png", ".jpg", ".jpeg") else labels if suffix == ".json" else None
+        kind = images if suffix in IMAGE_SUFFIXES else labels if suffix == ".json" else None
         if kind is None:
             continue
         if p.stem in kind:
@@ -160,7 +172,7 @@ def read_aihub(root, max_year: int = AIHUB_MAX_YEAR) -> tuple[list[FaceRecord], 
 def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year: int):
     rel = lbl.relative_to(root)
     try:
-        label = json.loads(lbl.read_text(encoding="utf-8"))
+        label = json.loads(_read_text(lbl))
         if not isinstance(label, dict):
             raise ValueError("not a JSON object")
     except (ValueError, UnicodeDecodeError):
@@ -187,6 +199,7 @@ def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year
     width, height = label.get("width"), label.get("height")
     if not all(isinstance(v, (int, float)) and v > 0 for v in (width, height)):
         width = height = None
+    label_size = (float(width), float(height)) if width is not None else None
     box, landmarks = None, None
     ann = label.get("annotation")
     if isinstance(ann, list) and ann and isinstance(ann[0], dict):
@@ -216,10 +229,22 @@ def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year
         report.note("filename_letter_disagrees_with_gender", rel)
     if landmarks is None:
         report.note("no_landmarks", rel)
-    split = next((part for part in lbl.relative_to(root).parts if part in ("Training", "Validation")), "")
     return FaceRecord(path=img, age=age, identity=f"aihub:{int(pid)}", gender=gender,
                       device=str(label.get("device", "")), year=year, box=(cx0, cy0, cx1, cy1),
-                      landmarks=landmarks, source_split=split)
+                      landmarks=landmarks, source_split=_aihub_split(lbl.relative_to(root)),
+                      label_size=label_size)
+
+
+def _aihub_split(rel: Path) -> str:
+    """Training or Validation, from the TS_/TL_ or VS_/VL_ folder (whatever its parents are called,
+    or however their Korean names decoded), else from a Training/Validation folder."""
+    for part in reversed(rel.parts[:-1]):
+        prefix = part[:3].upper()
+        if prefix in ("TS_", "TL_"):
+            return "Training"
+        if prefix in ("VS_", "VL_"):
+            return "Validation"
+    return next((p for p in rel.parts if p in ("Training", "Validation")), "")
 
 
 def _parse_box(b):

@@ -1,11 +1,19 @@
 """A face record, and the report of what a reader or `prepare` skipped."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+
+def safe_name(path) -> str:
+    """A path as printable UTF-8 text. Names that are not UTF-8 (Korean folder names from a Windows
+    archive arrive as CP949 bytes) come back with their odd bytes as \\xNN escapes instead of
+    failing when hashed, printed or written to JSON."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class DatasetLayoutError(Exception):
@@ -24,6 +32,7 @@ class FaceRecord:
     landmarks: np.ndarray | None = None  # (5, 2): left eye, right eye, nose, mouth left, mouth right
     aligned: bool = False         # the image is already an aligned face crop
     source_split: str = ""        # the dataset's own split (train/test, Training/Validation)
+    label_size: tuple | None = None  # (width, height) the label's box and landmarks refer to
 
 
 @dataclass
@@ -56,7 +65,7 @@ class SkipReport:
     def _example(self, reason, path):
         ex = self.examples.setdefault(reason, [])
         if len(ex) < self.max_examples:
-            ex.append(str(path))
+            ex.append(safe_name(path))
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "found": self.found, "kept": self.kept,
