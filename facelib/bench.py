@@ -122,7 +122,7 @@ def _families(size):
         "regressor resnet50": (lambda: build_regressor(get_config("demo", backbone="resnet50", image_size=size)),
                                "single"),
         "order shared2d resnet_mini": (lambda: build_order_model(cfg), "tuple"),
-        "order r21d_mini": (lambda: build_order_model(cfg, "r21d_mini"), "tuple"),
+        "order r21d_original": (lambda: build_order_model(cfg, "r21d_original"), "tuple"),
     }
 
 
@@ -279,6 +279,50 @@ def bench_memory(n: int = 1000, size: int = 64) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- prepare
+
+AIHUB_PHOTOS, UTKFACE_PHOTOS = 45_200, 23_708  # the real sets' sizes (AIHub 71415, UTKFace aligned)
+AIHUB_PHOTO_SIZE = (918, 1629)                  # width, height of the AIHub label in shared/seeds
+
+
+def _aihub_sized_photos(root: Path, n: int) -> None:
+    """n AIHub-layout records whose PNGs have the real set's size and a face where the label says."""
+    from .data.synth import AIHUB_IMAGE_DIR, AIHUB_LABEL_DIR, compose_photo
+    w, h = AIHUB_PHOTO_SIZE
+    img_dir, lbl_dir = root / "Training" / AIHUB_IMAGE_DIR / "TS_0001", root / "Training" / AIHUB_LABEL_DIR / "TL_0001"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lbl_dir.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        stem = f"{k + 1:04d}_1980_{20 + k % 40:02d}_{k:08d}_F"
+        info = compose_photo(img_dir / f"{stem}.png", seed=k, age=20 + k % 40, canvas=(w, h), face_size=420,
+                             centre=(w / 2, h * 0.45))
+        x0, y0, x1, y1 = info["box"]
+        (lbl_dir / f"{stem}.json").write_text(json.dumps({
+            "filename": stem, "id": k + 1, "birth": 1980, "age_past": 20 + k % 40, "width": w, "height": h,
+            "device": "digital", "gender": "female",
+            "annotation": [{"box": {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}}]}))
+
+
+def bench_prepare(data_root, n: int = 48, size: int = 224, workers=(1, None)) -> list[dict]:
+    """faces/s of `prepare` at 1 and N workers: AIHub-sized PNGs (n of them) and the demo UTKFace
+    chips, each at `size` px; and the projected time for the real AIHub + UTKFace sets."""
+    from .data.prepare import default_workers, prepare
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _aihub_sized_photos(Path(tmp) / "data" / "aihub", n)
+        sources = {"aihub": (Path(tmp) / "data", AIHUB_PHOTOS), "utkface": (Path(data_root), UTKFACE_PHOTOS)}
+        for name, (root, real) in sources.items():
+            for w in workers:
+                w = w or default_workers()
+                t0 = time.perf_counter()
+                rep = prepare(root, Path(tmp) / f"cache-{name}-{w}", size, datasets=(name,), progress=False,
+                              workers=w, force=True)["datasets"][name]
+                rate = rep["found"] / (time.perf_counter() - t0)
+                rows.append({"dataset": name, "photos": rep["found"], "workers": w, "size": size,
+                             "faces/s": rate, f"projected minutes for {real:,}": real / rate / 60})
+    return rows
+
+
 # ---------------------------------------------------------------- all of it
 
 def run_bench(cache_dir, data_root, out_dir, size: int = 48, device="auto", quick: bool = False,
@@ -298,6 +342,8 @@ def run_bench(cache_dir, data_root, out_dir, size: int = 48, device="auto", quic
     result["train_steps"] = bench_steps(device, quick)
     print("order loss …", flush=True)
     result["order_loss"] = bench_order_loss()
+    print("prepare …", flush=True)
+    result["prepare"] = bench_prepare(data_root, n=16 if quick else 48)
     if memory:
         print("memory …", flush=True)
         result["memory"] = bench_memory(600 if quick else 2500)
@@ -315,7 +361,8 @@ def format_bench(result: dict) -> str:
     parts = [f"device: {result['device']}, torch {result['torch']}, {result['threads']} threads",
              "\nData path (items/s incl. batch augmentation)", fmt(result["data_path"]),
              "\nTraining step throughput", fmt(result["train_steps"]),
-             "\nSoft-permutation order loss", fmt(result["order_loss"])]
+             "\nSoft-permutation order loss", fmt(result["order_loss"]),
+             "\nprepare (faces/s at 224 px, and the projected time for the real sets)", fmt(result["prepare"])]
     if "memory" in result:
         parts += ["\nPeak memory of one training epoch (cache memory-mapped)", fmt(result["memory"])]
     step = {r["model"]: r["images/s"] for r in result["train_steps"] if r["preset"] == "demo"}

@@ -69,16 +69,24 @@ def _run(a):
 
 
 def _predict(a):
+    """Exit status 0 when any face was answered, 1 when none was, 2 for a usage error."""
     from .paths import get_paths
-    from .predict import predict
+    from .predict import draw_predictions, predict
     try:
         preds = predict(a.photos, get_paths(weights_dir=a.weights), detect=not a.whole_image)
     except FileNotFoundError as e:
         print(f"✗ {e}", file=sys.stderr)
-        return 1
+        return 2
     for p in preds:
-        print(p.describe())
-    return 0 if all(not p.error for p in preds) else 2
+        print(json.dumps(p.to_dict(), ensure_ascii=False) if a.json else p.describe(), flush=True)
+    if a.save_annotated:
+        from pathlib import Path
+        out = Path(a.save_annotated)
+        out.mkdir(parents=True, exist_ok=True)
+        for photo in dict.fromkeys(p.photo for p in preds if p.box):
+            draw_predictions(photo, [p for p in preds if p.photo == photo]).save(out / (Path(photo).stem + ".jpg"),
+                                                                                 quality=92)
+    return 0 if any(p.ages for p in preds) else 1
 
 
 def _bench(a):
@@ -141,7 +149,10 @@ def main(argv=None) -> int:
     s = sub.add_parser("predict", help="detect faces in photos and predict their age with every trained condition")
     s.add_argument("photos", nargs="+")
     s.add_argument("--weights", default="weights")
-    s.add_argument("--whole-image", action="store_true", help="the photo is already a cropped face: no detection")
+    s.add_argument("--whole-image", action="store_true", help="the photo is already a cropped face: no detection "
+                   "(also chosen by itself when a face fills the frame)")
+    s.add_argument("--json", action="store_true", help="one JSON object per face: photo, box, ages and groups")
+    s.add_argument("--save-annotated", metavar="DIR", default="", help="write each photo with its boxes and ages")
     s.set_defaults(fn=_predict)
 
     s = sub.add_parser("bench", help="speed and memory figures (data path, training steps, order loss, memory)")

@@ -28,7 +28,7 @@ from .data.augment import BatchAugment
 from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker
 from .data.prepare import FaceCache
 from .metrics import mean_predictor_metrics, order_metrics, regression_metrics
-from .models import (AgeRegressor, KoreanHead, R21DMini, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
+from .models import (AgeRegressor, KoreanHead, R21DOriginal, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
                      SimpleHead, make_backbone, set_output_bias)
 from .paths import Paths
 from .results import versions, write_result
@@ -58,15 +58,15 @@ class RunResult:
 # ---------------------------------------------------------------- model builders
 
 def build_regressor(cfg: Config, head: str = "simple", encoder: str = "shared2d") -> nn.Module:
-    """An age regressor: (B, 3, H, W) → (B,). encoder "r21d_mini" gives the original's stacked-copies model."""
-    if encoder == "r21d_mini":
-        return R21DRegressor(R21DMini(), cfg.tuple_len)
+    """An age regressor: (B, 3, H, W) → (B,). encoder "r21d_original" gives the original's stacked-copies model."""
+    if encoder == "r21d_original":
+        return R21DRegressor(R21DOriginal(), cfg.tuple_len)
     backbone, dim = make_backbone(cfg.backbone, cfg.imagenet_init)
     return AgeRegressor(backbone, KoreanHead(dim) if head == "korean" else SimpleHead(dim, cfg.head_dropout))
 
 
 def build_order_model(cfg: Config, encoder: str = "shared2d", backbone=None) -> nn.Module:
-    if encoder == "r21d_mini":
+    if encoder == "r21d_original":
         return R21DOrderModel(cfg.tuple_len, backbone)
     if backbone is None:
         backbone, dim = make_backbone(cfg.backbone, cfg.imagenet_init)
@@ -107,9 +107,9 @@ def _encoder_of(order_model: nn.Module) -> nn.Module:
 
 
 def build_multitrain(cfg: Config) -> MultitrainModel:
-    if cfg.encoder == "r21d_mini":
-        enc = R21DMini()
-        regressor = R21DRegressor(enc if cfg.share_encoder else R21DMini(), cfg.tuple_len)
+    if cfg.encoder == "r21d_original":
+        enc = R21DOriginal()
+        regressor = R21DRegressor(enc if cfg.share_encoder else R21DOriginal(), cfg.tuple_len)
         return MultitrainModel(R21DOrderModel(cfg.tuple_len, enc), regressor)
     regressor = build_regressor(cfg)
     order = build_order_model(cfg, backbone=regressor.backbone if cfg.share_encoder else None)
@@ -354,14 +354,14 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
             raise ValueError(f"weights/vcop.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
                              f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, "
                              f"backbone={cfg.backbone!r}; run notebook 01_ssl-preTextTask again with these")
-        prefix = "encoder." if cfg.encoder == "r21d_mini" else "backbone."
+        prefix = "encoder." if cfg.encoder == "r21d_original" else "backbone."
         model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
                                         if k.startswith(prefix)})
     if cfg.encoder == "shared2d":
         set_output_bias(model.head, float(cache.split("finetune_train", label_fraction, cfg.data_seed)["age"].mean()))
     tc = getattr(cfg, base_name(name))
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
-    copies = cfg.tuple_len if cfg.encoder == "r21d_mini" else 1
+    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
     return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val", groups, progress,
                            copies=copies, max_epochs=max_epochs, upstream=upstream, fraction=label_fraction)
 
@@ -390,7 +390,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     model = build_multitrain(cfg)
     if cfg.encoder == "shared2d":
         set_output_bias(model.regressor.head, float(cache.split("finetune_train")["age"].mean()))
-    copies = cfg.tuple_len if cfg.encoder == "r21d_mini" else 1
+    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
     ftr, fva, train_ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies)
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)

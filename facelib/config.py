@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, asdict, replace
 
 PRESETS = ("smoke", "demo", "full")
 CONDITIONS = ("baseline", "korean_finetuned", "vcop_downstream", "multitrain")
-ENCODERS = ("shared2d", "r21d_mini")
+ENCODERS = ("shared2d", "r21d_original")
 ORDER_HEADS = ("vcop", "score", "both")
 ORDER_LOSSES = ("ce", "soft")
 # Runs trained by a `TrainConfig` block of their own; `aihub_scratch` is the control of condition 3.

@@ -11,7 +11,7 @@ def setup(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", w
           **overrides):
     """(cfg, paths) for a notebook's parameters; prints which data the numbers will come from.
 
-    overrides: config fields, e.g. `encoder="r21d_mini"` or `**{"vcop.epochs": 3}`."""
+    overrides: config fields, e.g. `encoder="r21d_original"` or `**{"vcop.epochs": 3}`."""
     from .plots import data_banner
     cfg = get_config(preset, **overrides)
     paths = get_paths(preset, data_root, out_dir, weights_dir)

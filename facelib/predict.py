@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .config import CONDITIONS
 from .data.augment import normalize_batch
 from .data.datasets import to_tensor
-from .data.prepare import crop_face
+from .data.prepare import crop_face, decode_photo
 from .data.records import FaceRecord
 
 # OpenCV's frontal cascades; the second is tried when the first finds nothing.
@@ -24,6 +24,12 @@ CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2
 HAAR_MARGIN = 0.3
 HAAR_SHIFT = 0.09
 PREDICT_GROUPS = [(0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 200)]
+# Faces are searched on a copy of the photo at most this many pixels on its long side (a 12-megapixel
+# photo answers in seconds); boxes are mapped back to the photo's own pixels.
+MAX_DETECT_SIDE = 1600
+# A photo is taken as an already-cropped face (as `--whole-image`) when its largest face, widened by
+# the crop margin, would need at least this share of the photo's shorter side: the face fills the frame.
+FACE_CROP_SHARE = 0.9
 
 
 def age_group(age: float) -> str:
@@ -36,9 +42,10 @@ def age_group(age: float) -> str:
 @dataclass
 class FacePrediction:
     photo: str
-    box: tuple | None = None           # (x0, y0, x1, y1) in photo pixels
+    box: tuple | None = None           # (x0, y0, x1, y1) in the upright photo's pixels
     ages: dict = field(default_factory=dict)   # condition → predicted age
     error: str = ""                    # why there is no prediction for this photo
+    whole_image: bool = False          # the photo was taken as one face crop
 
     @property
     def groups(self) -> dict:
@@ -47,9 +54,16 @@ class FacePrediction:
     def describe(self) -> str:
         if self.error:
             return f"{self.photo}: {self.error}"
-        box = ", ".join(f"{v:.0f}" for v in self.box)
+        where = "whole image as a face crop" if self.whole_image else \
+            "face at (" + ", ".join(f"{v:.0f}" for v in self.box) + ")"
         ages = "; ".join(f"{c} {a:.1f} ({age_group(a)})" for c, a in self.ages.items())
-        return f"{self.photo}: face at ({box}): {ages}"
+        return f"{self.photo}: {where}: {ages}"
+
+    def to_dict(self) -> dict:
+        """One JSON object per face (or per photo without one), for `facelib predict --json`."""
+        return {"photo": self.photo, "box": [round(v, 1) for v in self.box] if self.box else None,
+                "whole_image": self.whole_image, "ages": {c: round(a, 2) for c, a in self.ages.items()},
+                "groups": self.groups, "error": self.error or None}
 
 
 def _cascade(name):
@@ -62,16 +76,28 @@ def _cascade(name):
 
 
 def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
-    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first."""
+    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first. Searched on a copy at most
+    MAX_DETECT_SIDE pixels on its long side; boxes come back in `img`'s pixels."""
     import cv2
-    grey = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    h, w = img.shape[:2]
+    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
+    small = img if scale == 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)),
+                                                interpolation=cv2.INTER_AREA)
+    grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
     for name in CASCADES:
         found = _cascade(name).detectMultiScale(grey, scaleFactor=1.05, minNeighbors=3,
                                                 minSize=(min_size, min_size))
         if len(found):
-            boxes = sorted(((x, y, x + w, y + h) for x, y, w, h in found), key=lambda b: -(b[2] - b[0]))
-            return _drop_overlaps([tuple(float(v) for v in b) for b in boxes])
+            boxes = sorted(((x, y, x + bw, y + bh) for x, y, bw, bh in found), key=lambda b: -(b[2] - b[0]))
+            return _drop_overlaps([tuple(float(v) / scale for v in b) for b in boxes])
     return []
+
+
+def is_face_crop(box, width: int, height: int) -> bool:
+    """True when the face fills the frame: its box widened by the crop margin needs at least
+    FACE_CROP_SHARE of the photo's shorter side (see `predict`)."""
+    side = max(box[2] - box[0], box[3] - box[1]) * (1 + 2 * HAAR_MARGIN)
+    return side >= FACE_CROP_SHARE * min(width, height)
 
 
 def _drop_overlaps(boxes, iou_max=0.3):
@@ -138,8 +164,10 @@ def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, mode
     """Detect faces in each photo and predict their age with every trained condition.
 
     photos: paths, or (name, bytes) pairs of photos held in memory (the upload widget).
-    detect=False treats each whole photo as one aligned face (an already-cropped face).
-    Unreadable files and photos without a face come back with `error` set, not raised.
+    detect=False treats each whole photo as one aligned face (an already-cropped face). With
+        detection, a photo whose face fills the frame (`is_face_crop`) is treated the same way.
+    Photos are turned upright by their EXIF orientation first. Each photo is on its own: a missing,
+    unreadable or failing one comes back with `error` set, and the others are still answered.
     """
     if models is None:
         from .paths import get_paths
@@ -147,27 +175,38 @@ def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, mode
     results = []
     for photo in ([photos] if isinstance(photos, (str, Path)) else photos):
         try:
-            with _open(photo) as im:
-                img = np.asarray(im.convert("RGB"))
+            results += _predict_one(photo, models, detect)
         except FileNotFoundError:
             results.append(FacePrediction(_name(photo), error="file not found"))
-            continue
-        except Exception as e:  # PIL raises several types for non-images
-            results.append(FacePrediction(_name(photo), error=f"not a readable image ({type(e).__name__})"))
-            continue
-        h, w = img.shape[:2]
-        boxes = detect_faces(img) if detect else [(0.0, 0.0, float(w), float(h))]
-        if not boxes:
-            results.append(FacePrediction(_name(photo), error="no face found"))
-            continue
-        for box, ages in zip(boxes, predict_faces(img, boxes, models, aligned=not detect)):
-            results.append(FacePrediction(_name(photo), box=box, ages=ages))
+        except Exception as e:  # one bad photo must not end a batch
+            results.append(FacePrediction(_name(photo), error=f"failed ({type(e).__name__}: {e})"))
     return results
 
 
-def _open(photo) -> Image.Image:
-    import io
-    return Image.open(io.BytesIO(photo[1])) if isinstance(photo, tuple) else Image.open(photo)
+def _predict_one(photo, models, detect: bool) -> list[FacePrediction]:
+    try:
+        img = np.asarray(load_photo(photo))
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except Exception as e:  # PIL raises several types for non-images
+        return [FacePrediction(_name(photo), error=f"not a readable image ({type(e).__name__})")]
+    h, w = img.shape[:2]
+    whole = (0.0, 0.0, float(w), float(h))
+    boxes = detect_faces(img) if detect else [whole]
+    if not boxes:
+        return [FacePrediction(_name(photo), error="no face found (a photo that is already a face crop: "
+                                                     "--whole-image)")]
+    crop = not detect or is_face_crop(boxes[0], w, h)
+    if crop:
+        boxes = [whole]
+    return [FacePrediction(_name(photo), box=box, ages=ages, whole_image=crop)
+            for box, ages in zip(boxes, predict_faces(img, boxes, models, aligned=crop))]
+
+
+def load_photo(photo) -> Image.Image:
+    """A photo (path, or (name, bytes)) as upright RGB, as `prepare` reads training images."""
+    raw = photo[1] if isinstance(photo, tuple) else Path(photo).read_bytes()
+    return decode_photo(raw)
 
 
 def _name(photo) -> str:
@@ -176,7 +215,7 @@ def _name(photo) -> str:
 
 def draw_predictions(photo, preds: list[FacePrediction]) -> Image.Image:
     """The photo with each face's box and its ages drawn on it."""
-    img = _open(photo).convert("RGB")
+    img = load_photo(photo)
     d = ImageDraw.Draw(img)
     for p in preds:
         if p.box is None:

@@ -7,7 +7,6 @@ copied and extracted on the local disk avoids that.
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 import time
 import zipfile
@@ -22,11 +21,16 @@ def in_colab() -> bool:
 
 
 def stage_archive(archive, dest=None, progress: bool = True) -> Path:
-    """Copy `archive` (.zip, .tar, .tar.gz, .tgz) to `dest` and extract it there; return the
-    folder holding utkface/, megaage_asian/ and/or aihub/.
+    """Extract `archive` (.zip, .tar, .tar.gz, .tgz) straight into `dest` on the local disk (one copy:
+    the archive itself is read where it is, e.g. on Drive); return the folder holding utkface/,
+    megaage_asian/ and/or aihub/.
 
-    A second call with the same archive (same size and modification time) does nothing.
+    Zip member names without the UTF-8 flag (archives made on Korean Windows) are decoded as UTF-8
+    when they are, else as CP949. Members already extracted with their full size are skipped, so
+    an extraction cut off by a disconnect continues; a second call after a complete one does nothing.
     """
+    from tqdm.auto import tqdm
+
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"{archive}: archive not found (expected a .zip or .tar[.gz] of the datasets)")
@@ -38,24 +42,41 @@ def stage_archive(archive, dest=None, progress: bool = True) -> Path:
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return _data_root(dest)
     t0 = time.time()
-    local = dest / archive.name
-    shutil.copyfile(archive, local)
-    if progress:
-        print(f"copied {st.st_size / 2**20:.0f} MiB to {local} in {time.time() - t0:.0f}s")
-    t1 = time.time()
-    if zipfile.is_zipfile(local):
-        with zipfile.ZipFile(local) as z:
-            z.extractall(dest)
-    elif tarfile.is_tarfile(local):
-        with tarfile.open(local) as t:
-            t.extractall(dest, filter="data")
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            members = [m for m in z.infolist() if not m.is_dir()]
+            with tqdm(total=sum(m.file_size for m in members), unit="B", unit_scale=True, desc="extract",
+                      disable=not progress) as bar:
+                for m in members:
+                    m.filename = member_name(m)
+                    target = dest / m.filename
+                    if not (target.is_file() and target.stat().st_size == m.file_size):
+                        z.extract(m, dest)
+                    bar.update(m.file_size)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            t.extractall(dest, **kwargs)
     else:
         raise ValueError(f"{archive}: not a zip or tar archive")
-    local.unlink()
     marker.write_text(json.dumps(stamp))
     if progress:
-        print(f"extracted in {time.time() - t1:.0f}s")
+        print(f"extracted {st.st_size / 2**20:.0f} MiB from {archive} in {time.time() - t0:.0f}s")
     return _data_root(dest)
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as its maker meant it. Without the UTF-8 flag (bit 11) Python decodes
+    names as CP437; the bytes are re-read as UTF-8 if valid, else as CP949 (Korean Windows)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437")
+    for encoding in ("utf-8", "cp949"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
 
 
 def _data_root(dest: Path) -> Path:

@@ -54,7 +54,7 @@ def autocast(device: torch.device, enabled: bool):
 
 def channels_last(model: nn.Module) -> nn.Module:
     """channels_last for the 2D convolutions only: `Module.to(memory_format=...)` raises on
-    the 5D weights of r21d_mini's 3D convolutions."""
+    the 5D weights of r21d_original's 3D convolutions."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             m.to(memory_format=torch.channels_last)

@@ -1,4 +1,4 @@
-"""Conditions end to end on tiny data: results files, weights, prerequisites, the r21d_mini variant."""
+"""Conditions end to end on tiny data: results files, weights, prerequisites, the r21d_original variant."""
 import json
 import math
 
@@ -36,19 +36,19 @@ def test_missing_prerequisites_name_the_notebook(tiny_paths, smoke_cfg):
         C.evaluate_condition("multitrain", tiny_paths)
 
 
-def test_r21d_mini_variant_of_conditions_3_and_4(tiny_paths):
-    cfg = get_config("smoke", encoder="r21d_mini", tuples_per_identity=2, min_age_gap=2)
+def test_r21d_original_variant_of_conditions_3_and_4(tiny_paths):
+    cfg = get_config("smoke", encoder="r21d_original", tuples_per_identity=2, min_age_gap=2)
     C.vcop(cfg, tiny_paths, progress=False)
     run3 = C.vcop_downstream(cfg, tiny_paths, progress=False)
     run4 = C.multitrain(cfg, tiny_paths, progress=False)
     for name in ("vcop_downstream", "multitrain"):
         ev = C.evaluate_condition(name, tiny_paths)
         assert math.isfinite(ev["test"]["mae"])
-        assert _read(tiny_paths, name)["config"]["encoder"] == "r21d_mini"
+        assert _read(tiny_paths, name)["config"]["encoder"] == "r21d_original"
     assert type(run3.model).__name__ == "R21DRegressor"
     assert type(run4.model.regressor).__name__ == "R21DRegressor"
     # a shared2d downstream cannot start from r21d pretext weights
-    with pytest.raises(ValueError, match="encoder='r21d_mini'"):
+    with pytest.raises(ValueError, match="encoder='r21d_original'"):
         C.vcop_downstream(get_config("smoke", tuples_per_identity=2, min_age_gap=2), tiny_paths, progress=False)
 
 

@@ -6,7 +6,7 @@ import torch
 
 from facelib.config import get_config
 from facelib.conditions import build_model
-from facelib.models import (AgeRegressor, KoreanHead, R21DMini, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
+from facelib.models import (AgeRegressor, KoreanHead, R21DOriginal, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
                             SimpleHead, make_backbone, scores_to_perm_logits)
 from facelib.data.datasets import permutations
 
@@ -62,7 +62,7 @@ def test_regressors_give_one_age_per_image():
     assert AgeRegressor(bb, SimpleHead(d))(torch.randn(3, 3, 32, 32)).shape == (3,)
     bb, d = make_backbone("resnet_mini")
     assert AgeRegressor(bb, KoreanHead(d))(torch.randn(3, 3, 32, 32)).shape == (3,)
-    r = R21DRegressor(R21DMini(), 4)
+    r = R21DRegressor(R21DOriginal(), 4)
     assert r(torch.randn(2, 3, 32, 32)).shape == (2,)
     assert r(torch.randn(2, 4, 3, 32, 32)).shape == (2,)
 
@@ -92,7 +92,7 @@ def test_score_perm_logits_rank_the_true_order_first():
 
 
 @pytest.mark.parametrize("name", ["baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain"])
-@pytest.mark.parametrize("encoder", ["shared2d", "r21d_mini"])
+@pytest.mark.parametrize("encoder", ["shared2d", "r21d_original"])
 def test_build_model_by_name(name, encoder):
     cfg = get_config("smoke", encoder=encoder)
     m = build_model(name, cfg)
@@ -110,3 +110,24 @@ def test_channels_last_leaves_3d_convolutions_alone():
     bb, _ = make_backbone("resnet_mini")
     channels_last(bb)
     assert bb.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_original_design_layer_for_layer():
+    from torch import nn
+
+    from facelib.conditions import build_order_model
+    from facelib.models.r21d import SpatioTemporalConv
+    cfg = get_config("demo", encoder="r21d_original")
+    m = build_order_model(cfg, cfg.encoder)
+    assert 2.5e6 <= sum(p.numel() for p in m.parameters()) <= 2.6e6          # the original's 2.55 M at T = 4
+    blocks = list(m.encoder.blocks)
+    assert [b.temporal.out_channels for b in blocks] == [64, 128, 512]
+    stem = blocks[0].spatial
+    assert stem.kernel_size == (1, 7, 7) and stem.stride == (1, 2, 2)         # 7x7 stem, stride 2 ...
+    assert all(b.spatial.stride == (1, 1, 1) for b in blocks[1:])             # ... the only downsampling
+    for b in blocks:                                                            # BN + ReLU after the spatial
+        assert isinstance(b, SpatioTemporalConv)                                # conv, nothing after the temporal
+        assert [type(c) for c in b.children()] == [nn.Conv3d, nn.BatchNorm3d, nn.ReLU, nn.Conv3d]
+    assert [type(c) for c in m.head] == [nn.Linear, nn.ReLU, nn.Linear]        # no dropout
+    assert (m.head[0].in_features, m.head[0].out_features, m.head[2].out_features) == (512, 1024, 24)
+    assert m(torch.randn(2, 4, 3, 32, 32))["logits"].shape == (2, 24)

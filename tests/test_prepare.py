@@ -176,3 +176,26 @@ def test_a_killed_prepare_continues_and_ends_with_the_same_hashes(tiny_data, tmp
     assert f"resuming, {done} of " in out.getvalue()
     assert again["datasets"]["aihub"]["split_hashes"] == reference["datasets"]["aihub"]["split_hashes"]
     assert not journal.exists() and not (cache / "aihub.tmp.npy").exists()
+
+
+def test_staging_extracts_in_place_and_decodes_korean_windows_names(tmp_path):
+    import zipfile
+
+    from facelib.staging import stage_archive
+    name = "aihub/Training/01.원천데이터/TS_0001/a.txt"
+    archive = tmp_path / "faces.zip"
+    korean = name.encode("cp949")
+    placeholder = b"Q" * len(korean)
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(placeholder.decode(), b"hello")
+        z.writestr("utkface/1_0_0_1.jpg.chip.jpg", b"jpg")
+    # as a Korean Windows zip stores it: CP949 bytes, no UTF-8 flag
+    archive.write_bytes(archive.read_bytes().replace(placeholder, korean))
+    root = stage_archive(archive, tmp_path / "staged", progress=False)
+    assert root == tmp_path / "staged" and (root / name).read_bytes() == b"hello"
+    assert not (tmp_path / "staged" / "faces.zip").exists()            # no copy of the archive
+    (root / name).write_bytes(b"hello")                               # an extracted member ...
+    (tmp_path / "staged" / ".staged.json").unlink()                   # ... of a cut-off extraction
+    (root / "utkface" / "1_0_0_1.jpg.chip.jpg").unlink()
+    stage_archive(archive, tmp_path / "staged", progress=False)
+    assert (root / "utkface" / "1_0_0_1.jpg.chip.jpg").read_bytes() == b"jpg"

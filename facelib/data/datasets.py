@@ -20,7 +20,7 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 class FaceDataset(Dataset):
     """Single faces of one split: (uint8 image (3, H, W), age). With copies > 1, a
-    (copies, 3, H, W) stack of the same face (the input of the `r21d_mini` regressor;
+    (copies, 3, H, W) stack of the same face (the input of the `r21d_original` regressor;
     batch augmentation then changes each copy independently). fraction < 1: a seeded subset of
     the split's identities (see `FaceCache.split`)."""
 
