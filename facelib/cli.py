@@ -103,6 +103,20 @@ def _bench(a):
     print(f"written to {paths.out_dir / 'bench.json'}")
 
 
+def _designs(a):
+    from .data import ensure_data, prepare
+    from .designs import compare_designs, designs_table
+    from .notebook import setup
+    cfg, paths = setup(a.preset, a.data_root or "", a.out, a.weights)
+    ensure_data(paths, cfg, progress=False)
+    prepare(paths.data_root, paths.cache_dir, cfg.image_size, cfg.crop_margin, cfg.data_seed, progress=False)
+    t0 = time.time()
+    result = compare_designs(cfg, paths, a.seeds)
+    with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 60):
+        print(designs_table(result).to_string())
+    print(f"written to {paths.results_dir / 'designs.json'} in {time.time() - t0:.0f}s")
+
+
 def _badges(a):
     from .colab import badges, write_badges
     if a.write:
@@ -161,6 +175,14 @@ def main(argv=None) -> int:
     s.add_argument("--device", default="auto")
     s.add_argument("--quick", action="store_true", help="fewer items and no 224 px models on a CPU")
     s.set_defaults(fn=_bench)
+
+    s = sub.add_parser("designs", help="the original's design (encoder, loss) against facelib's on the same data")
+    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--data-root", default="")
+    s.add_argument("--out", default="outputs")
+    s.add_argument("--weights", default="weights")
+    s.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
+    s.set_defaults(fn=_designs)
 
     s = sub.add_parser("badges", help="the README's Open-in-Colab links, from the repository in pyproject.toml")
     s.add_argument("--write", action="store_true", help="replace the badge block in README.md")
