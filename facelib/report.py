@@ -124,8 +124,9 @@ def conclusion(summary: dict) -> str:
             parts.append("The interval excludes 0, but the seeds disagree on the sign, so this difference does not "
                          "survive a change of model seed: no conclusion on order pretraining.")
         elif main is not None:
-            parts.append({"a better": "Here, order pretraining helped.",
-                          "b better": "Here, order pretraining hurt.",
+            here = "Here" if len(seeds) > 1 else "With this one seed"
+            parts.append({"a better": f"{here}, order pretraining helped.",
+                          "b better": f"{here}, order pretraining hurt.",
                           }.get(main["verdict"], "Whether order pretraining helps is not shown by this run."))
     curve = summary.get("label_efficiency")
     if curve:

@@ -83,3 +83,11 @@ def test_a_notebook_opened_on_its_own_installs_from_facelib_source(tmp_path):
     proc = _run_cell(python, bare, source=str(clone))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "facelib from " in proc.stdout and "site-packages" in proc.stdout and " smoke" in proc.stdout
+
+
+def test_readme_badges_are_made_from_the_one_repository_address():
+    from facelib.colab import badges, repository
+    repo = repository(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    assert badges(root=ROOT) in readme, "README badges are stale: run `facelib badges --write`"
+    assert readme.count(f"colab.research.google.com/github/{repo}/blob/main/notebooks/") == 7

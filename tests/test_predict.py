@@ -89,8 +89,8 @@ def test_json_and_annotated_photos(trained_paths, photo, capsys, tmp_path):
 
 
 def _exif_sideways(src, dest):
-    """`src` stored rotated 90 degrees clockwise, with the EXIF tag (6) that turns it upright again."""
-    img = Image.open(src).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    """`src` stored turned 90 degrees counter-clockwise, with the EXIF tag (6) that turns it upright again."""
+    img = Image.open(src).convert("RGB").transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6
     img.save(dest, "JPEG", quality=95, exif=exif.tobytes())

@@ -40,11 +40,12 @@ def test_a_difference_is_stated_only_where_the_verdict_shows_one():
 
 
 def test_order_pretraining_verdicts():
-    helped = _summary(comparisons=[_cmp("vcop_downstream", "aihub_scratch", -0.5, -0.9, -0.1, "a better")])
+    helped = _summary(seeds=(0, 1, 2), comparisons=[_cmp("vcop_downstream", "aihub_scratch", -0.5, -0.9, -0.1,
+                                                         "a better", wins=3, seeds=3)])
     assert "Here, order pretraining helped." in conclusion(helped)
     hurt = _summary(comparisons=[_cmp("vcop_downstream", "aihub_scratch", 0.5, 0.1, 0.9, "b better")])
     assert "vcop_downstream has a higher MAE than aihub_scratch" in conclusion(hurt)
-    assert "Here, order pretraining hurt." in conclusion(hurt)
+    assert "With this one seed, order pretraining hurt." in conclusion(hurt)
     # an interval that excludes 0 while the seeds disagree on the sign is not a conclusion
     split = _summary(seeds=(0, 1, 2), comparisons=[_cmp("vcop_downstream", "aihub_scratch", -0.2, -0.3, -0.1,
                                                         "a better", wins=2, seeds=3)])

@@ -155,7 +155,7 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None, chunk=32) -> dict:
+def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None) -> dict:
     from tqdm.auto import tqdm
 
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
@@ -177,9 +177,11 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
         journal.write_text(key + "\n")
     todo = [i for i in range(len(records)) if i not in done]
+    workers = max(1, workers or default_workers())
+    chunk = max(1, min(32, len(todo) // (4 * workers)))  # small enough to keep every worker busy
     jobs = [(ix, [records[i] for i in ix], size, margin) for ix in
             (todo[k:k + chunk] for k in range(0, len(todo), chunk))]
-    workers = max(1, min(workers or default_workers(), len(jobs)))
+    workers = max(1, min(workers, len(jobs)))
     bar = tqdm(total=len(records), initial=len(done), unit="face", desc=f"prepare {name}", disable=not progress)
     with open(journal, "a") as log:
         def record(rows):

@@ -1,0 +1,29 @@
+"""The original's design beside facelib's: same data and budget, one row each, with intervals."""
+import json
+
+import pytest
+
+from facelib.config import get_config
+from facelib.designs import DESIGNS, compare_designs, designs_table
+
+
+@pytest.mark.slow
+def test_both_designs_are_trained_on_the_same_data_and_reported(tiny_paths):
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+    out = compare_designs(cfg, tiny_paths, seeds=[0])
+    assert json.loads((tiny_paths.results_dir / "designs.json").read_text()) == json.loads(json.dumps(out))
+    rows = out["designs"]
+    assert list(rows) == list(DESIGNS)
+    original = next(r for n, r in rows.items() if n.startswith("original"))
+    assert original["settings"] == {"encoder": "r21d_original", "order_loss": "soft", "kendall_convention": "items",
+                                    "soft_temperature": 0.5}
+    for r in rows.values():
+        lo, hi = r["vs_control"]["ci95"]
+        assert r["vs_control"]["verdict"] == ("a better" if hi < 0 else "b better" if lo > 0 else "no difference shown")
+        assert 0 <= r["pretext_top1"] <= 1 and r["seconds_per_pretext_epoch"] > 0
+        assert r["vcop_downstream_mae_ci95"][0] <= r["vcop_downstream_mae"] <= r["vcop_downstream_mae_ci95"][1]
+    # the two designs read the same faces: their controls were tested on the same test split
+    runs = [json.loads((tiny_paths.out_dir / "designs" / n.split(" ")[0] / "seed0" / "results" / "aihub_scratch.json")
+                       .read_text()) for n in DESIGNS]
+    assert runs[0]["data_hashes"] == runs[1]["data_hashes"] and runs[0]["test_data_hash"] == runs[1]["test_data_hash"]
+    assert list(designs_table(out).index) == list(DESIGNS)
