@@ -74,7 +74,7 @@ def collect(paths, seeds) -> tuple[dict, list[str]]:
     from .train import load_checkpoint
 
     hashes = {}
-    for name in ("utkface", "megaage_asian", "aihub"):
+    for name in ("utkface", "megaage_asian", "aihub", "fgnet"):
         try:
             hashes[name] = FaceCache(paths.cache_dir, name).split_hashes
         except FileNotFoundError:

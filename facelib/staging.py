@@ -80,7 +80,7 @@ def member_name(info: zipfile.ZipInfo) -> str:
 
 
 def _data_root(dest: Path) -> Path:
-    names = ("utkface", "megaage_asian", "aihub")
+    names = ("utkface", "megaage_asian", "aihub", "fgnet")
     for p in (dest, *sorted(d for d in dest.iterdir() if d.is_dir())):
         if any((p / n).is_dir() for n in names):
             return p

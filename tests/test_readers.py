@@ -197,3 +197,29 @@ def test_pixels_of_real_copies(tmp_path):
     assert decode_photo(raw, (40, 60)).size == (40, 60)            # label made on the upright photo
     assert decode_photo(raw, (60, 40)).size == (60, 40)            # label made on the stored pixels
     assert decode_photo(raw, (50, 50)) is None                     # neither: skipped by prepare
+
+
+def _pts(path, points):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("version: 1\nn_points: 68\n{\n" + "".join(f"{x} {y}\n" for x, y in points) + "}\n")
+
+
+def test_fgnet_reads_its_own_layout_and_landmark_markup(tmp_path):
+    from facelib.data.readers import FGNET_POINTS, read_fgnet
+    root = tmp_path / "fgnet"
+    pts = np.stack([np.arange(68) * 2.0 + 10, np.arange(68) + 20.0], 1)
+    for stem in ("001A02", "001A43a", "001A43b", "078A11"):
+        _img(root / "images" / f"{stem}.JPG", (120, 140))
+        _pts(root / "points" / f"{stem.lower()}.pts", pts)
+    _img(root / "images" / "X01A02.JPG")                    # malformed name
+    _img(root / "images" / "002A05.JPG")                    # no points
+    _img(root / "images" / "003A07.JPG")
+    _pts(root / "points" / "003a07.pts", pts[:60])          # 60 points, not 68
+    records, report = read_fgnet(root)
+    assert report.found == 7 and report.kept == 4
+    assert report.skipped == {"malformed_name": 1, "points_missing": 1, "bad_points": 1}
+    assert sorted((r.identity, r.age) for r in records) == [("fgnet:1", 2), ("fgnet:1", 43), ("fgnet:1", 43),
+                                                            ("fgnet:78", 11)]
+    # eyes (pupils 31, 36), nose tip 67, mouth corners 48, 54 of FG-NET's markup, in facelib's order
+    np.testing.assert_array_equal(records[0].landmarks, pts[FGNET_POINTS])
+    assert FGNET_POINTS == [31, 36, 67, 48, 54]

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 from .prepare import FaceCache, prepare, report_table, ridge_signal_check
-from .readers import READERS, read_aihub, read_megaage, read_utkface
+from .readers import READERS, read_aihub, read_fgnet, read_megaage, read_utkface
 from .records import DatasetLayoutError, FaceRecord, SkipReport
 
 __all__ = ["FaceCache", "prepare", "report_table", "ridge_signal_check", "READERS", "read_aihub",
-           "read_megaage", "read_utkface", "DatasetLayoutError", "FaceRecord", "SkipReport", "ensure_data"]
+           "read_megaage", "read_utkface", "read_fgnet", "DatasetLayoutError", "FaceRecord", "SkipReport", "ensure_data"]
 
 
 def ensure_data(paths, cfg, progress: bool = True) -> None:

@@ -24,7 +24,7 @@ from .readers import READERS
 from .records import FaceRecord, safe_name
 
 CACHE_VERSION = 2  # 2: per-split data hashes; crops padded where the box leaves the image
-DATASETS = ("utkface", "megaage_asian", "aihub")
+DATASETS = ("utkface", "megaage_asian", "aihub", "fgnet")
 # Where the 5 landmarks (left eye, right eye, nose, mouth left, mouth right) land
 # in an aligned crop, as fractions of its side: the framing of an aligned
 # UTKFace-style chip, so that aligned AIHub faces look like the other datasets.
@@ -33,6 +33,7 @@ MIN_FACE_PIXELS = 16  # a face smaller than this (box side) carries no usable de
 SPLIT_FRACTIONS = {
     "utkface": {"train": 0.8, "val": 0.1, "test": 0.1},
     "aihub": {"pretext_train": 0.4, "pretext_val": 0.1, "finetune_train": 0.4, "finetune_val": 0.1},
+    "fgnet": {"pretext_train": 0.4, "pretext_val": 0.1, "finetune_train": 0.4, "finetune_val": 0.1},
 }
 
 

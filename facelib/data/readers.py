@@ -270,4 +270,51 @@ def _parse_landmarks(lm):
     return pts[[1, 2, 0, 3, 4]]
 
 
-READERS = {"utkface": read_utkface, "megaage_asian": read_megaage, "aihub": read_aihub}
+# ---------------------------------------------------------------- FG-NET
+
+FGNET_NAME = re.compile(r"^(\d{3})A(\d{2})([ab]?)$", re.IGNORECASE)
+# FG-NET's own 68-point markup is not iBUG's. Drawn on its scans: 31 and 36 are the pupils (image
+# left, right), 67 the nose tip (between the nostril wings 39 and 43), 48 and 54 the mouth corners.
+FGNET_POINTS = [31, 36, 67, 48, 54]
+
+
+def read_fgnet(root) -> tuple[list[FaceRecord], SkipReport]:
+    """FG-NET: `images/NNNAxx[a|b].JPG` (person NNN at age xx; a, b: two photos at one age) with
+    `points/nnnaxx[a|b].pts` (68 landmarks); faces are aligned from the eyes, nose tip and mouth corners."""
+    root = Path(root)
+    _require_dir(root / "images", "fgnet/images/NNNAxx.JPG (person NNN at age xx)")
+    files = sorted(p for p in (root / "images").iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DatasetLayoutError(f"{root / 'images'}: no images; expected FG-NET's NNNAxx.JPG")
+    points = {p.stem.lower(): p for p in (root / "points").glob("*") if p.suffix.lower() == ".pts"} \
+        if (root / "points").is_dir() else {}
+    report = SkipReport("fgnet", found=len(files))
+    records = []
+    for path in files:
+        m = FGNET_NAME.match(path.stem)
+        if not m:
+            report.skip("malformed_name", path.relative_to(root))
+            continue
+        pts_file = points.get(path.stem.lower())
+        pts = _read_pts(pts_file) if pts_file else None
+        if pts is None:
+            report.skip("points_missing" if pts_file is None else "bad_points", path.relative_to(root))
+            continue
+        records.append(FaceRecord(path=path, age=float(int(m.group(2))), identity=f"fgnet:{int(m.group(1))}",
+                                  landmarks=pts[FGNET_POINTS]))
+    return records, report
+
+
+def _read_pts(path: Path):
+    """The 68 (x, y) points of an ASM/AAM .pts file, or None if it has not 68 finite points."""
+    try:
+        text = _read_text(path)
+        values = np.array(text[text.index("{") + 1:text.index("}")].split(), dtype=float)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if values.size != 136 or not np.isfinite(values).all():
+        return None
+    return values.reshape(68, 2)
+
+
+READERS = {"utkface": read_utkface, "megaage_asian": read_megaage, "aihub": read_aihub, "fgnet": read_fgnet}
