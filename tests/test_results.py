@@ -9,6 +9,8 @@ from facelib.config import get_config
 from facelib.paths import Paths
 from facelib.results import collect, summarize, write_summary
 
+from .conftest import train_every_run
+
 
 @pytest.fixture(scope="module")
 def two_seeds(tiny_data, tiny_cache, tmp_path_factory):
@@ -16,16 +18,9 @@ def two_seeds(tiny_data, tiny_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("seeds")
     paths = Paths(root=root, data_root=tiny_data, cache_dir=tiny_cache[0], weights_dir=root / "weights",
                   out_dir=root / "outputs", synthetic=True)
-    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
     import facelib
-    for c, p in facelib.each_seed(cfg, paths, [0, 1]):
-        C.baseline(c, p, progress=False)
-        C.korean_finetuned(c, p, progress=False)
-        C.vcop(c, p, progress=False)
-        C.condition_3_arms(c, p, progress=False)
-        C.multitrain(c, p, progress=False)
-        for name in ("baseline", "korean_finetuned", "multitrain"):
-            C.evaluate_condition(name, p)
+    for c, p in facelib.each_seed(get_config("smoke", tuples_per_identity=2, min_age_gap=2), paths, [0, 1]):
+        train_every_run(c, p)
     return paths
 
 
