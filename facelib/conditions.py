@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .config import Config, config_from_dict
+from .config import TEST_SPLIT, Config, config_from_dict
 from .data.augment import BatchAugment
 from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker
 from .data.prepare import FaceCache
@@ -291,7 +291,7 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     age-weighted L1, on AIHub finetune-train."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base, base_hash = _require(paths, "baseline")
-    cache = FaceCache(paths.cache_dir, "aihub")
+    cache = FaceCache(paths.cache_dir, cfg.identities)
     model = build_regressor(replace(cfg, imagenet_init=False), head="korean")  # the baseline's backbone follows
     state = {k[len("backbone."):]: v for k, v in base["model"].items() if k.startswith("backbone.")}
     model.backbone.load_state_dict(state)
@@ -308,7 +308,7 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     Order metrics are measured on tuples of the finetune-val identities, which the
     pretext model never sees (pretext-val picks its best epoch)."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    cache = FaceCache(paths.cache_dir, "aihub")
+    cache = FaceCache(paths.cache_dir, cfg.identities)
     tc = cfg.vcop
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
@@ -342,7 +342,7 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
         arms, nested across fractions); the run is named e.g. `vcop_downstream_labels25`."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     name = labelled_name(CONTROL if from_scratch else "vcop_downstream", label_fraction)
-    cache = FaceCache(paths.cache_dir, "aihub")
+    cache = FaceCache(paths.cache_dir, cfg.identities)
     # The control starts where the pretext model started (ImageNet when imagenet_init); condition 3
     # from the pretext model's weights.
     model = build_regressor(cfg if from_scratch else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
@@ -385,7 +385,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     """Condition 4: every step computes λ·age loss (finetune-train faces) + (1 − λ)·order loss
     (pretext-train tuples); one shared encoder with two heads, or two independent encoders."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    cache = FaceCache(paths.cache_dir, "aihub")
+    cache = FaceCache(paths.cache_dir, cfg.identities)
     tc = cfg.multitrain
     model = build_multitrain(cfg)
     if cfg.encoder == "shared2d":
@@ -405,7 +405,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     val = regression_metrics(pred, true)
     logits, labels, ages = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
     write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
-                 **_data_blocks("aihub", "finetune_train", "finetune_val", train_ages, val),
+                 **_data_blocks(cfg.identities, "finetune_train", "finetune_val", train_ages, val),
                  pretext_val=order_metrics(logits, labels, perms.numpy(), ages),
                  share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
     return RunResult("multitrain", model, res, val, wpath, train_ages)
@@ -415,8 +415,9 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
 
 def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, cfg: Config | None = None,
                        device="auto") -> dict:
-    """Test metrics of a condition on the MegaAge-Asian test split, beside a mean-age predictor
-    fitted on the condition's own training labels. Saves predictions and updates the results file."""
+    """Test metrics of a condition on the test split (`cfg.test_set`: MegaAge-Asian's, or UTKFace's
+    Asian faces held out of training), beside a mean-age predictor fitted on the condition's own
+    training labels. Saves predictions and updates the results file."""
     check_name(name)
     result_path = paths.results_dir / f"{name}.json"
     notebook = PREREQUISITE_NOTEBOOK[base_name(name)]
@@ -430,9 +431,10 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
             raise ValueError(f"{weights_path(paths, name)} (run {trained}) and {result_path} (run "
                              f"{record.get('run_id')}) come from different training runs; run notebook {notebook} again")
     regressor = model.regressor if isinstance(model, MultitrainModel) else model
-    cache = FaceCache(paths.cache_dir, "megaage_asian")
-    rows = cache.split("test")
-    ds = FaceDataset(cache, "test")
+    dataset, split = TEST_SPLIT[cfg.test_set]
+    cache = FaceCache(paths.cache_dir, dataset)
+    rows = cache.split(split)
+    ds = FaceDataset(cache, split)
     pred, true = predict(regressor, _loader(ds, 128, False, cfg), device, cfg.amp)
     train_ages = record["train"]["train_ages"]
     test = regression_metrics(pred, true)
@@ -441,9 +443,9 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     pred_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"index": rows["index"].to_numpy(), "source": rows["source"].to_numpy(), "age": true,
                   "pred": pred}).to_csv(pred_dir / f"{name}.csv", index=False)
-    write_result(paths.results_dir, name, test={"dataset": "megaage_asian", "split": "test", **test},
+    write_result(paths.results_dir, name, test={"dataset": dataset, "split": split, "test_set": cfg.test_set, **test},
                  mean_predictor=ref, predictions=paths.rel(pred_dir / f"{name}.csv"),
-                 test_data_hash=cache.split_hashes.get("test", cache.data_hash))
+                 test_data_hash=cache.split_hashes.get(split, cache.data_hash))
     return {"test": test, "mean_predictor": ref}
 
 

@@ -14,6 +14,12 @@ PRESETS = ("smoke", "demo", "full")
 CONDITIONS = ("baseline", "korean_finetuned", "vcop_downstream", "multitrain")
 ENCODERS = ("shared2d", "r21d_original")
 ORDER_HEADS = ("vcop", "score", "both")
+# Which dataset plays each role: the identities (photos of one person over the years: the order task
+# and conditions 2-4) and the test split. "auto": AIHub / MegaAge-Asian where present, else FG-NET /
+# the Asian faces of UTKFace (see `facelib.setup`).
+IDENTITIES = ("aihub", "fgnet")
+TEST_SETS = ("megaage_asian", "utkface_asian")
+TEST_SPLIT = {"megaage_asian": ("megaage_asian", "test"), "utkface_asian": ("utkface", "asian_test")}
 ORDER_LOSSES = ("ce", "soft")
 # Runs trained by a `TrainConfig` block of their own; `aihub_scratch` is the control of condition 3.
 RUNS = ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "aihub_scratch", "multitrain")
@@ -56,6 +62,8 @@ class Config:
     preset: str = "demo"
     seed: int = 0                  # model seed: initial weights, batch order, augmentation
     data_seed: int = 0             # synthetic data, splits, label subsets, fixed validation tuples
+    identities: str = "aihub"      # aihub | fgnet: the dataset of photos of one person over the years
+    test_set: str = "megaage_asian"  # megaage_asian | utkface_asian (race 2 held out of UTKFace)
     device: str = "auto"           # "auto" picks CUDA when available
     num_workers: int = 0
     # data
@@ -90,6 +98,8 @@ class Config:
         """Raise ValueError naming the parameter and its allowed values."""
         _check_choice("preset", self.preset, PRESETS)
         _check_choice("encoder", self.encoder, ENCODERS)
+        _check_choice("identities", self.identities, IDENTITIES)
+        _check_choice("test_set", self.test_set, TEST_SETS)
         _check_choice("order_head", self.order_head, ORDER_HEADS)
         _check_choice("order_loss", self.order_loss, ORDER_LOSSES)
         _check_choice("kendall_convention", self.kendall_convention, ("positions", "items"))

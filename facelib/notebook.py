@@ -8,15 +8,31 @@ from .paths import get_paths
 
 
 def setup(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", weights_dir: str = "weights",
-          **overrides):
+          identities: str = "auto", test_set: str = "auto", **overrides):
     """(cfg, paths) for a notebook's parameters; prints which data the numbers will come from.
 
+    identities, test_set: "auto" takes AIHub and MegaAge-Asian where the data folder has them, else
+        FG-NET and the Asian faces of UTKFace held out of training.
     overrides: config fields, e.g. `encoder="r21d_original"` or `**{"vcop.epochs": 3}`."""
     from .plots import data_banner
-    cfg = get_config(preset, **overrides)
     paths = get_paths(preset, data_root, out_dir, weights_dir)
+    auto = roles(paths.data_root) if data_root else ("aihub", "megaage_asian")
+    identities = auto[0] if identities == "auto" else identities
+    test_set = auto[1] if test_set == "auto" else test_set
+    cfg = get_config(preset, identities=identities, test_set=test_set, **overrides)
     print(data_banner(paths.synthetic))
+    if (identities, test_set) != ("aihub", "megaage_asian"):
+        print(f"identities: {identities}; test split: {test_set}")
     return cfg, paths
+
+
+def roles(data_root) -> tuple[str, str]:
+    """(identities, test_set) for a data folder: AIHub and MegaAge-Asian where present, else FG-NET
+    and the Asian faces of UTKFace."""
+    from pathlib import Path
+    has = lambda name: (Path(data_root) / name).is_dir()  # noqa: E731
+    return ("fgnet" if not has("aihub") and has("fgnet") else "aihub",
+            "megaage_asian" if has("megaage_asian") else "utkface_asian")
 
 
 def each_seed(cfg, paths, seeds):

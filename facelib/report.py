@@ -11,6 +11,8 @@ from .config import CONDITIONS
 from .predict import PREDICT_GROUPS, age_group
 
 LOWER_IS_BETTER = {"mae", "rmse"}
+TEST_NAMES = {"megaage_asian": "the MegaAge-Asian test split",
+              "utkface_asian": "the Asian faces of UTKFace held out of training"}
 # Figures the original prototype reported on the real MegaAge-Asian test set
 # (shared/seeds/README.md): another implementation on real data, never ranked with ours.
 ORIGINAL_FIGURES = pd.DataFrame(
@@ -96,7 +98,8 @@ def conclusion(summary: dict) -> str:
     seeds = summary.get("seeds", [0])
     data = summary.get("data")
     n = next(iter(conds.values()))["n"]
-    where = f"the MegaAge-Asian test split ({'synthetic faces, ' if data == 'synthetic' else ''}n = {n})"
+    test = TEST_NAMES.get(summary.get("test_set", "megaage_asian"))
+    where = f"{test} ({'synthetic faces, ' if data == 'synthetic' else ''}n = {n})"
     parts = [f"On {where}, over {len(seeds)} model seed{'s' if len(seeds) > 1 else ''}: "
              + ", ".join(f"{c} {m['mae']:.2f}" + (f" [{m['mae_ci95'][0]:.2f}, {m['mae_ci95'][1]:.2f}]"
                                                  if "mae_ci95" in m else "") for c, m in conds.items())
@@ -116,6 +119,10 @@ def conclusion(summary: dict) -> str:
                      + ". Conditions 3 and 4 also differ from the baseline in their training data, so these "
                        "differences are not the order task's alone.")
     control = [c for c in comps if c["b"] == "aihub_scratch"]
+    identities = {"aihub": "AIHub", "fgnet": "FG-NET"}.get(summary.get("identities", "aihub"))
+    if identities != "AIHub":
+        parts.append(f"{identities} played the identities role of AIHub (the order task and the fine-tuning "
+                     "of conditions 2-4 and the control).")
     if control:
         parts.append("Against the same fine-tuning without order pretraining (aihub_scratch, the same data and "
                      "number of labelled images): " + "; ".join(_said(c) for c in control) + ".")

@@ -116,9 +116,10 @@ def _stale(r: dict, paths, hashes: dict, load_checkpoint) -> str:
         dataset, split = key.split("/", 1)
         if hashes.get(dataset, {}).get(split, h) != h:
             return f"it was trained on other {key} data than the cache now holds"
-    test = r.get("test_data_hash")
-    if test and hashes.get("megaage_asian", {}).get("test", test) != test:
-        return "it was tested on other megaage_asian/test data than the cache now holds"
+    test, where = r.get("test_data_hash"), r.get("test", {})
+    dataset, split = where.get("dataset", "megaage_asian"), where.get("split", "test")
+    if test and hashes.get(dataset, {}).get(split, test) != test:
+        return f"it was tested on other {dataset}/{split} data than the cache now holds"
     return ""
 
 
@@ -166,6 +167,8 @@ def summarize(per_seed: dict, root, warnings=()) -> dict:
         "preset": presets.pop() if len(presets) == 1 else sorted(map(str, presets)),
         "data": kinds.pop() if len(kinds) == 1 else "mixed",
         "seeds": sorted(per_seed),
+        "test_set": first[conds[0]]["test"].get("test_set", "megaage_asian"),
+        "identities": first[conds[0]].get("config", {}).get("identities", "aihub"),
         "conditions": {c: _condition_block(per_seed, c, *errors[c][:2]) for c in conds},
         "reference": {"mean_predictor": {**{k: ref["mean_predictor"][k] for k in REGRESSION_KEYS},
                                          "fitted_on": ref.get("train", {}).get("dataset", "")}},

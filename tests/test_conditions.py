@@ -209,3 +209,54 @@ def test_label_fractions_train_both_arms_on_the_same_nested_identities(trained_p
     c = FaceCache(paths.cache_dir, "aihub")
     ids = {f: set(c.split("finetune_train", f, 0)["identity"]) for f in (0.25, 0.5, 1.0)}
     assert ids[0.25] <= ids[0.5] <= ids[1.0] and len(ids[0.25]) < len(ids[1.0])
+
+
+def _fgnet_from(tiny_data, dest):
+    """The tiny synthetic AIHub people rewritten in FG-NET's layout: NNNAxx.JPG and 68-point .pts files
+    holding the 5 landmarks at FG-NET's indices."""
+    import numpy as np
+    from PIL import Image
+
+    from facelib.data.readers import FGNET_POINTS, read_aihub
+    (dest / "images").mkdir(parents=True)
+    (dest / "points").mkdir()
+    seen = set()
+    for r in read_aihub(tiny_data / "aihub")[0]:
+        pid, age = int(r.identity.split(":")[1]), int(r.age)
+        if (pid, age) in seen:
+            continue
+        seen.add((pid, age))
+        Image.open(r.path).convert("RGB").save(dest / "images" / f"{pid:03d}A{age:02d}.JPG", quality=92)
+        pts = np.repeat(r.landmarks.mean(0, keepdims=True), 68, 0)
+        pts[FGNET_POINTS] = r.landmarks
+        (dest / "points" / f"{pid:03d}a{age:02d}.pts").write_text(
+            "version: 1\nn_points: 68\n{\n" + "".join(f"{x:.2f} {y:.2f}\n" for x, y in pts) + "}\n")
+
+
+def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
+    """Without AIHub and MegaAge-Asian: FG-NET plays the identities, UTKFace's Asian faces the test split."""
+    import shutil
+
+    from facelib.data.prepare import prepare
+    from facelib.notebook import roles
+    from facelib.paths import Paths
+    from facelib.report import conclusion
+    from facelib.results import summarize
+    root = tmp_path / "public"
+    shutil.copytree(tiny_data / "utkface", root / "utkface")
+    _fgnet_from(tiny_data, root / "fgnet")
+    assert roles(root) == ("fgnet", "utkface_asian")
+    prepare(root, tmp_path / "cache", image_size=32, progress=False)
+    paths = Paths(root=tmp_path, data_root=root, cache_dir=tmp_path / "cache", weights_dir=tmp_path / "w",
+                  out_dir=tmp_path / "o", synthetic=False)
+    from .conftest import train_every_run
+    train_every_run(get_config("smoke", identities="fgnet", test_set="utkface_asian", tuples_per_identity=2,
+                               min_age_gap=2), paths)
+    r = _read(paths, "vcop_downstream")
+    assert r["train"]["dataset"] == "fgnet" and set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val"}
+    assert r["test"]["dataset"] == "utkface" and r["test"]["split"] == "asian_test"
+    summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",
+                                                           "aihub_scratch", "multitrain")}}, paths.root)
+    assert summary["identities"] == "fgnet" and summary["test_set"] == "utkface_asian"
+    text = conclusion(summary)
+    assert "On the Asian faces of UTKFace held out of training" in text and "FG-NET played the identities role" in text

@@ -199,3 +199,36 @@ def test_staging_extracts_in_place_and_decodes_korean_windows_names(tmp_path):
     (root / "utkface" / "1_0_0_1.jpg.chip.jpg").unlink()
     stage_archive(archive, tmp_path / "staged", progress=False)
     assert (root / "utkface" / "1_0_0_1.jpg.chip.jpg").read_bytes() == b"jpg"
+
+
+def test_near_identical_photos_are_grouped_and_different_faces_are_not():
+    import io
+
+    from facelib.data.prepare import near_duplicate_groups, same_photo_groups
+    h = np.array([0b1011, 0b1010, 0xFFFF0000, 0b1011 | (1 << 40), 0xFFFF0000 ^ 0b111], dtype=np.uint64)
+    assert near_duplicate_groups(h).tolist() == [0, 0, 2, 0, 2]            # within 4 bits, transitively
+    rng = np.random.default_rng(0)
+    from PIL import ImageFilter
+    noise = Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8))
+    face = np.asarray(noise.filter(ImageFilter.GaussianBlur(2)))        # smooth, as a face is at this size
+    buf = io.BytesIO()
+    Image.fromarray(face).save(buf, "JPEG", quality=80)                  # the same photo, re-encoded
+    again = np.asarray(Image.open(buf))
+    other = face[::-1].copy()                                             # another face
+    assert same_photo_groups([face, again, other]).tolist() == [0, 0, 2]
+
+
+def test_without_megaage_the_asian_faces_of_utkface_become_the_test_split(tiny_data, tmp_path):
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data / "utkface", root / "utkface")
+    prepare(root, tmp_path / "cache", image_size=24, progress=False)
+    m = FaceCache(tmp_path / "cache", "utkface").manifest
+    held = m[m["split"] == "asian_test"]
+    assert len(held) > 0 and (held["race"] == 2).all()
+    assert len(held) <= 0.6 * (m["race"] == 2).sum()
+    assert set(m["split"]) == {"train", "val", "test", "asian_test"}
+    assert (m.groupby("identity")["split"].nunique() == 1).all()
+    # with MegaAge-Asian in the data folder, UTKFace keeps all its faces for training
+    prepare(tiny_data, tmp_path / "cache_mega", image_size=24, progress=False, datasets=("utkface",))
+    assert "asian_test" not in set(FaceCache(tmp_path / "cache_mega", "utkface").manifest["split"])

@@ -23,13 +23,16 @@ from PIL import Image
 from .readers import READERS
 from .records import FaceRecord, safe_name
 
-CACHE_VERSION = 2  # 2: per-split data hashes; crops padded where the box leaves the image
+CACHE_VERSION = 4  # 4: UTKFace photos repeated under other names share an identity; race column
 DATASETS = ("utkface", "megaage_asian", "aihub", "fgnet")
 # Where the 5 landmarks (left eye, right eye, nose, mouth left, mouth right) land
 # in an aligned crop, as fractions of its side: the framing of an aligned
 # UTKFace-style chip, so that aligned AIHub faces look like the other datasets.
 ALIGN_TEMPLATE = np.array([[0.386, 0.49], [0.614, 0.49], [0.5, 0.64], [0.44, 0.73], [0.56, 0.73]])
 MIN_FACE_PIXELS = 16  # a face smaller than this (box side) carries no usable detail
+# Without MegaAge-Asian, the test split is the Asian faces (race 2) of UTKFace, held out of its
+# training: up to this many faces, and never more than ASIAN_TEST_SHARE of them.
+ASIAN_TEST_FACES, ASIAN_TEST_SHARE = 2000, 0.6
 SPLIT_FRACTIONS = {
     "utkface": {"train": 0.8, "val": 0.1, "test": 0.1},
     "aihub": {"pretext_train": 0.4, "pretext_val": 0.1, "finetune_train": 0.4, "finetune_val": 0.1},
@@ -55,9 +58,12 @@ def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, se
         raise FileNotFoundError(f"{data_root}: none of {', '.join(datasets)} found inside")
     cache_dir.mkdir(parents=True, exist_ok=True)
     report = {"data_root": str(data_root), "image_size": image_size, "datasets": {}}
+    # No MegaAge-Asian in the data: UTKFace's Asian faces become the test split (see assign_splits).
+    asian_test = not (data_root / "megaage_asian").is_dir()
     for name in present:
         report["datasets"][name] = _prepare_one(name, data_root / name, cache_dir, image_size,
-                                                margin, seed, progress, force, workers)
+                                                margin, seed, progress, force, workers,
+                                                asian_test=asian_test and name == "utkface")
     (cache_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return report
 
@@ -156,10 +162,13 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None) -> dict:
+def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None,
+                 asian_test: bool = False) -> dict:
     from tqdm.auto import tqdm
 
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
+    if asian_test:
+        params["asian_test"] = True
     key = _fingerprint(root, params)
     meta_path = cache_dir / f"{name}.meta.json"
     npy, csv = cache_dir / f"{name}.npy", cache_dir / f"{name}.csv"
@@ -228,12 +237,21 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         "year": [records[i].year for i in kept],
         "source": [safe_name(records[i].path.relative_to(root)) for i in kept],
         "source_split": [records[i].source_split for i in kept],
+        "race": [records[i].race for i in kept],
     })
-    manifest["split"] = assign_splits(name, manifest, seed)
+    images = np.load(npy, mmap_mode="r")
+    if name == "utkface":
+        # UTKFace repeats photos (some with other labels) under other names: near-identical faces
+        # share an identity, so that a split never holds one copy and another split the other.
+        groups = same_photo_groups([images[i] for i in kept])
+        manifest["identity"] = manifest["identity"].to_numpy()[groups]
+    manifest["split"] = assign_splits(name, manifest, seed, asian_test)
     manifest.to_csv(csv, index=False)
     rep = report.to_dict()
     rep["splits"] = manifest["split"].value_counts().sort_index().to_dict()
-    rep["split_hashes"] = split_hashes(manifest, np.load(npy, mmap_mode="r"))
+    rep["split_hashes"] = split_hashes(manifest, images)
+    if name == "utkface":
+        rep["near_duplicate_faces"] = int(manifest["identity"].duplicated(keep=False).sum())
     meta_path.write_text(json.dumps({"key": key, "params": params, "report": rep}, ensure_ascii=False))
     return {**rep, "cached": False, "data_hash": key}
 
@@ -269,12 +287,79 @@ def split_hashes(manifest: pd.DataFrame, images: np.ndarray) -> dict:
     return out
 
 
-def assign_splits(name: str, manifest: pd.DataFrame, seed: int) -> pd.Series:
-    """Identity-disjoint splits: every photo of one identity lands in the same split."""
+# Two UTKFace crops are one photo when their 16 x 16 grey thumbnails differ by less than this mean
+# absolute grey level. Measured on real chips: repeats (some relabelled, e.g. 16_0_4_… and 18_0_4_…)
+# differ by 0.6-1.1, different people whose 64-bit hashes collide by 18 or more.
+SAME_PHOTO_GREY = 5.0
+
+
+def dhash(face: np.ndarray) -> int:
+    """A 64-bit difference hash of a face crop: near-identical photos get hashes a few bits apart."""
+    g = np.asarray(Image.fromarray(np.asarray(face)).convert("L").resize((9, 8), Image.BILINEAR), np.int16)
+    bits = (g[:, 1:] > g[:, :-1]).ravel()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def thumbnail(face: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(np.asarray(face)).convert("L").resize((16, 16), Image.BILINEAR), np.float32)
+
+
+def same_photo_groups(faces) -> np.ndarray:
+    """Groups of near-identical face crops (see `near_duplicate_groups`), confirmed on thumbnails:
+    aligned faces of different people can share a coarse hash."""
+    thumbs = [thumbnail(f) for f in faces]
+    return near_duplicate_groups(np.array([dhash(f) for f in faces], dtype=np.uint64),
+                                 same=lambda i, j: float(np.abs(thumbs[i] - thumbs[j]).mean()) < SAME_PHOTO_GREY)
+
+
+def near_duplicate_groups(hashes: np.ndarray, max_bits: int = 4, same=None) -> np.ndarray:
+    """For each hash, the index of the first hash of its group: hashes at most `max_bits` apart (and,
+    given `same(i, j)`, confirmed by it) are joined, transitively. Two such hashes agree exactly on
+    one of five bit ranges (pigeonhole), so only hashes sharing a range are compared."""
+    parent = np.arange(len(hashes))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for shift, width in ((0, 13), (13, 13), (26, 13), (39, 13), (52, 12)):
+        keys = (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+        order = np.argsort(keys, kind="stable")
+        for bucket in np.split(order, np.flatnonzero(np.diff(keys[order])) + 1):
+            if len(bucket) < 2 or len(bucket) > 2000:  # a huge bucket: blank or uniform images; skip
+                continue
+            for k, i in enumerate(bucket):
+                near = np.flatnonzero([bin(int(hashes[i] ^ hashes[j])).count("1") <= max_bits for j in bucket[k + 1:]])
+                for j in bucket[k + 1:][near]:
+                    if same is not None and root(i) != root(j) and not same(i, j):
+                        continue
+                    a, b = root(i), root(j)
+                    parent[max(a, b)] = min(a, b)
+    return np.array([root(i) for i in range(len(hashes))])
+
+
+def assign_splits(name: str, manifest: pd.DataFrame, seed: int, asian_test: bool = False) -> pd.Series:
+    """Identity-disjoint splits: every photo of one identity lands in the same split.
+
+    asian_test (UTKFace without MegaAge-Asian): a seeded set of Asian (race 2) identities, up to
+    ASIAN_TEST_FACES faces and ASIAN_TEST_SHARE of them, becomes the split `asian_test`, held out of
+    train / val / test. UTKFace has no identity labels: near-identical photos are kept together, but
+    one person can still appear on both sides."""
     if name == "megaage_asian":
         return manifest["source_split"].copy()
+    held = pd.Series(False, index=manifest.index)
+    if asian_test:
+        race = manifest.groupby("identity")["race"].agg(lambda r: r.mode().iloc[0])
+        asian = np.array(sorted(race.index[race == 2]))
+        asian = asian[np.random.default_rng([seed, 2, len(asian)]).permutation(len(asian))]
+        sizes = manifest["identity"].value_counts()
+        n_asian = int(sizes.reindex(asian).sum())
+        target = min(ASIAN_TEST_FACES, int(ASIAN_TEST_SHARE * n_asian))
+        taken = asian[np.cumsum(sizes.reindex(asian).to_numpy()) <= target]
+        held = manifest["identity"].isin(set(taken))
     fractions = SPLIT_FRACTIONS[name]
-    ids = np.array(sorted(manifest["identity"].unique()))
+    ids = np.array(sorted(manifest.loc[~held, "identity"].unique()))
     rng = np.random.default_rng([seed, len(ids)])
     ids = ids[rng.permutation(len(ids))]
     bounds = np.round(np.cumsum(list(fractions.values())) * len(ids)).astype(int)
@@ -283,7 +368,7 @@ def assign_splits(name: str, manifest: pd.DataFrame, seed: int) -> pd.Series:
         for i in ids[start:end]:
             split_of[i] = split
         start = end
-    return manifest["identity"].map(split_of)
+    return manifest["identity"].map(split_of).where(~held, "asian_test")
 
 
 # ---------------------------------------------------------------- cropping

@@ -59,7 +59,8 @@ def read_utkface(root) -> tuple[list[FaceRecord], SkipReport]:
             continue
         aligned = ".chip." in path.name.lower()
         records.append(FaceRecord(path=path, age=float(age), identity=f"utk:{stem}", gender=gender,
-                                  aligned=aligned, landmarks=None if aligned else landmarks.get(path.name)))
+                                  aligned=aligned, landmarks=None if aligned else landmarks.get(path.name),
+                                  race=int(m.group(3))))
     return records, report
 
 

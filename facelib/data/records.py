@@ -33,6 +33,7 @@ class FaceRecord:
     aligned: bool = False         # the image is already an aligned face crop
     source_split: str = ""        # the dataset's own split (train/test, Training/Validation)
     label_size: tuple | None = None  # (width, height) the label's box and landmarks refer to
+    race: int = -1                # UTKFace: 0 white, 1 black, 2 asian, 3 indian, 4 others
 
 
 @dataclass
