@@ -49,7 +49,9 @@ def interval_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame({c: {"mae": m["mae"], "ci95 low": m["mae_ci95"][0], "ci95 high": m["mae_ci95"][1],
                              "mae per seed": ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
                              "mean predictor mae": m["mean_predictor_mae"],
-                             "beats mean predictor": m["beats_mean_predictor"]} for c, m in runs.items()}).T
+                             "beats mean predictor": m["beats_mean_predictor"],
+                             "own validation mae": m.get("val_mae", np.nan),
+                             "validated on": m.get("val_dataset", "")} for c, m in runs.items()}).T
 
 
 def comparisons_table(summary: dict) -> pd.DataFrame:

@@ -146,6 +146,9 @@ def _condition_block(per_seed: dict, name: str, err, mean_err) -> dict:
     _, ci_vs_mean = paired_diff(err, mean_err)
     block.update(n=int(tests[0]["n"]), mae_seeds=[float(t["mae"]) for t in tests], mae_ci95=mae_ci(err),
                  beats_mean_predictor=bool(ci_vs_mean[1] < 0), mean_predictor_mae=float(mean_err.mean()))
+    vals = [rs[name]["val"] for rs in per_seed.values() if "mae" in rs[name].get("val", {})]
+    if vals:  # fit against transfer: the MAE on the run's own validation split beside its test MAE
+        block.update(val_mae=float(np.mean([v["mae"] for v in vals])), val_dataset=vals[0].get("dataset", ""))
     return block
 
 

@@ -35,6 +35,7 @@ def test_summary_fields_with_two_seeds(two_seeds):
         assert m["mae"] == pytest.approx(sum(per_seed) / 2)
         assert m["mae_ci95"][0] <= m["mae"] <= m["mae_ci95"][1]
         assert isinstance(m["beats_mean_predictor"], bool)
+        assert m["val_dataset"] == ("utkface" if name == "baseline" else "aihub") and m["val_mae"] > 0
         assert {"rmse", "r2", "ca3", "ca5", "n"} <= set(m)
     pairs = [(c["a"], c["b"]) for c in s["comparisons"]]
     assert pairs == [("korean_finetuned", "baseline"), ("vcop_downstream", "baseline"), ("multitrain", "baseline"),
