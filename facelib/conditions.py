@@ -172,11 +172,15 @@ def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config
     if not path.exists():
         raise FileNotFoundError(f"{path}: no trained {name!r} weights; run notebook "
                                 f"{PREREQUISITE_NOTEBOOK[base_name(name)]} first")
-    ckpt = load_checkpoint(path, map_location=device)
+    model, cfg = model_from_checkpoint(name, load_checkpoint(path, map_location=device))
+    return model.to(device).eval(), cfg
+
+
+def model_from_checkpoint(name: str, ckpt: dict) -> tuple[nn.Module, Config]:
     cfg = config_from_dict(ckpt["config"])
     model = build_model(name, replace(cfg, imagenet_init=False))  # the checkpoint holds every weight
     model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), cfg
+    return model.eval(), cfg
 
 
 # ---------------------------------------------------------------- data
@@ -425,8 +429,9 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
         raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook {notebook} first")
     record = json.loads(result_path.read_text())
     if model is None:
-        model, cfg = load_model(name, paths)
-        trained = load_checkpoint(weights_path(paths, name)).get("run_id")
+        ckpt = load_checkpoint(weights_path(paths, name))
+        model, cfg = model_from_checkpoint(name, ckpt)
+        trained = ckpt.get("run_id")
         if trained != record.get("run_id"):
             raise ValueError(f"{weights_path(paths, name)} (run {trained}) and {result_path} (run "
                              f"{record.get('run_id')}) come from different training runs; run notebook {notebook} again")

@@ -29,7 +29,7 @@ def design_paths(paths, name: str):
 def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
     """Train and test both designs for every seed; write and return outputs/results/designs.json."""
     from . import conditions as C
-    from .results import _abs_errors
+    from .results import abs_errors
     from .stats import compare, mae_ci
     rows = {}
     for name, settings in DESIGNS.items():
@@ -42,7 +42,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
                                    for n in ("vcop", "vcop_downstream", C.CONTROL)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-        e3, ec = (_abs_errors(per_seed, n, paths.root)[0] for n in ("vcop_downstream", C.CONTROL))
+        e3, ec = (abs_errors(per_seed, n, paths.root)[0] for n in ("vcop_downstream", C.CONTROL))
         top1 = [r["vcop"]["pretext"]["top1"] for r in per_seed.values()]
         tau = [r["vcop"]["pretext"]["kendall_tau"] for r in per_seed.values()]
         rows[name] = {"settings": settings, "seeds": list(map(int, seeds)),

@@ -123,7 +123,7 @@ def _stale(r: dict, paths, hashes: dict, load_checkpoint) -> str:
     return ""
 
 
-def _abs_errors(per_seed: dict, name: str, root) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def abs_errors(per_seed: dict, name: str, root) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages) of a run tested in every seed."""
     errs, mean_errs, ages = [], [], None
     for results in per_seed.values():
@@ -158,7 +158,7 @@ def summarize(per_seed: dict, root, warnings=()) -> dict:
     on the baseline's training labels), the control, `comparisons` with verdicts, the pretext
     metrics, each run's training budget and, when it was run, `label_efficiency`."""
     from .stats import compare
-    errors = {n: e for n in COMPARED if (e := _abs_errors(per_seed, n, root)) is not None}
+    errors = {n: e for n in COMPARED if (e := abs_errors(per_seed, n, root)) is not None}
     conds = [c for c in CONDITIONS if c in errors]
     if not conds:
         raise ValueError("no condition has test metrics in every seed yet; run notebooks 01-05 first")
@@ -218,7 +218,7 @@ def label_efficiency(per_seed: dict, root) -> dict:
              "comparisons": []}
     for pct in [*fractions, 100]:
         suffix = "" if pct == 100 else f"_labels{pct}"
-        e3, ec = _abs_errors(per_seed, "vcop_downstream" + suffix, root), _abs_errors(per_seed, CONTROL + suffix, root)
+        e3, ec = abs_errors(per_seed, "vcop_downstream" + suffix, root), abs_errors(per_seed, CONTROL + suffix, root)
         if e3 is None or ec is None:
             continue
         curve["fractions"].append(pct / 100)
