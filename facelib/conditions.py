@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from .config import TEST_SPLIT, Config, config_from_dict
 from .data.augment import BatchAugment
-from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker
+from .data.datasets import FaceDataset, MixedFaceDataset, OrderTupleDataset, permutations, seed_worker
 from .data.prepare import FaceCache
 from .metrics import mean_predictor_metrics, order_metrics, regression_metrics
 from .models import (AgeRegressor, KoreanHead, R21DOriginal, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
@@ -195,10 +195,23 @@ def _loader(ds, batch_size, shuffle, cfg: Config):
 
 
 def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1,
-                 fraction: float = 1.0):
+                 fraction: float = 1.0, rehearsal: bool = False):
+    """Training and validation loaders of one cache, and the training ages. rehearsal: mix
+    UTKFace training faces into the training set (`Config.utkface_share`; fine-tuning runs)."""
     tr = FaceDataset(cache, train_split, copies, fraction=fraction, seed=cfg.data_seed)
+    if rehearsal and cfg.finetune_utkface_share() > 0:
+        utk = FaceDataset(FaceCache(cache.cache_dir, "utkface"), "train", copies)
+        tr = MixedFaceDataset(tr, utk, cfg.finetune_utkface_share(), seed=cfg.data_seed)
     va = FaceDataset(cache, val_split, copies)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg), tr.ages
+
+
+def rehearsal_data(cfg: Config, cache: FaceCache) -> dict:
+    """The run-key entry of the UTKFace faces a fine-tuning run mixes in (none without rehearsal)."""
+    if cfg.finetune_utkface_share() == 0:
+        return {}
+    utk = FaceCache(cache.cache_dir, "utkface")
+    return {"utkface/train": utk.split_hashes.get("train", utk.data_hash)}
 
 
 def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int):
@@ -210,9 +223,11 @@ def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: st
 
 
 def run_key(cfg: Config, name: str, cache: FaceCache, splits, upstream: dict | None = None,
-            fraction: float = 1.0) -> dict:
+            fraction: float = 1.0, rehearsal: bool = False) -> dict:
     """What a run learns from: the hashes of the splits it reads, its upstream weights, its settings."""
     data = {f"{cache.name}/{s}": cache.split_hashes.get(s, cache.data_hash) for s in splits}
+    if rehearsal:
+        data.update(rehearsal_data(cfg, cache))
     config = cfg.run_config()
     if fraction < 1:
         config["label_fraction"] = fraction
@@ -264,16 +279,18 @@ def _data_blocks(dataset: str, train_split: str, val_split: str, train_ages, val
 
 
 def _regression_run(name, cfg, paths, model, cache, train_split, val_split, groups, progress, copies=1,
-                    max_epochs=None, upstream=None, fraction: float = 1.0):
+                    max_epochs=None, upstream=None, fraction: float = 1.0, rehearsal: bool = False):
     tc = getattr(cfg, base_name(name))
-    tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies, fraction)
-    key = run_key(cfg, name, cache, (train_split, val_split), upstream, fraction)
+    tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies, fraction,
+                                      rehearsal)
+    key = run_key(cfg, name, cache, (train_split, val_split), upstream, fraction, rehearsal)
     res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
                       key, max_epochs=max_epochs)
     pred, true = predict(model, va, cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
     write_result(paths.results_dir, name, fresh=True, **_common(cfg, paths, cache, res, wpath, name),
-                 **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction)
+                 **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction,
+                 utkface_share=cfg.finetune_utkface_share() if rehearsal else 0.0)
     return RunResult(name, model, res, val, wpath, train_ages)
 
 
@@ -292,7 +309,8 @@ def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) 
 
 def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 2: the baseline's backbone (head re-initialised, deeper), backbone LR = 0.1 x head LR,
-    age-weighted L1, on AIHub finetune-train."""
+    age-weighted L1, on AIHub finetune-train (with UTKFace train faces mixed in when
+    `cfg.finetune_utkface_share()` > 0, as for conditions 3, 4 and the control)."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base, base_hash = _require(paths, "baseline")
     cache = FaceCache(paths.cache_dir, cfg.identities)
@@ -303,7 +321,8 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     tc = cfg.korean_finetuned
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     return _regression_run("korean_finetuned", cfg, paths, model, cache, "finetune_train", "finetune_val",
-                           groups, progress, max_epochs=max_epochs, upstream={"baseline": base_hash})
+                           groups, progress, max_epochs=max_epochs, upstream={"baseline": base_hash},
+                           rehearsal=True)
 
 
 def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
@@ -367,7 +386,8 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
     return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val", groups, progress,
-                           copies=copies, max_epochs=max_epochs, upstream=upstream, fraction=label_fraction)
+                           copies=copies, max_epochs=max_epochs, upstream=upstream, fraction=label_fraction,
+                           rehearsal=True)
 
 
 def condition_3_arms(cfg: Config, paths: Paths, control: bool = True, label_fractions=(), progress: bool = True,
@@ -395,14 +415,16 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     if cfg.encoder == "shared2d":
         set_output_bias(model.regressor.head, float(cache.split("finetune_train")["age"].mean()))
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
-    ftr, fva, train_ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies)
+    ftr, fva, train_ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies,
+                                        rehearsal=True)
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
     perms = permutations(cfg.tuple_len)
     task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(), cfg.kendall_convention),
                      RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
-    key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"))
+    key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"),
+                  rehearsal=True)
     res, wpath = _run("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
                       groups, progress, key, max_epochs=max_epochs)
     pred, true = predict(model.regressor, fva, cfg.device, cfg.amp)
@@ -411,7 +433,8 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
                  **_data_blocks(cfg.identities, "finetune_train", "finetune_val", train_ages, val),
                  pretext_val=order_metrics(logits, labels, perms.numpy(), ages),
-                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
+                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda,
+                 utkface_share=cfg.finetune_utkface_share())
     return RunResult("multitrain", model, res, val, wpath, train_ages)
 
 

@@ -69,6 +69,11 @@ class Config:
     # data
     image_size: int = 64
     crop_margin: float = 0.25      # extra border around an AIHub box, per side
+    # Share of UTKFace training faces mixed into every fine-tuning epoch of conditions 2-4 and the
+    # control (rehearsal, so that fine-tuning on the identities does not forget the faces the test
+    # split looks like). None: 0.5 when FG-NET plays the identities (1,002 scans, mostly children),
+    # 0 for AIHub (condition 2 as the study defines it: fine-tuned on AIHub's Korean faces alone).
+    utkface_share: float | None = None
     min_age_gap: int = 3           # years between neighbours in an order tuple
     tuple_len: int = 4
     tuples_per_identity: int = 20  # order tuples drawn per identity per epoch
@@ -109,6 +114,8 @@ class Config:
                 f"(a VCOP head has tuple_len! classes; {MAX_TUPLE_LEN}! = {math.factorial(MAX_TUPLE_LEN)})")
         if self.min_age_gap < 0:
             raise ValueError(f"min_age_gap={self.min_age_gap}: must be >= 0 years")
+        if not 0.0 <= self.finetune_utkface_share() < 1.0:
+            raise ValueError(f"utkface_share={self.utkface_share}: must be in [0, 1) or None")
         if not 0.0 <= self.multitrain_lambda <= 1.0:
             raise ValueError(f"multitrain_lambda={self.multitrain_lambda}: must be in [0, 1]")
         if self.image_size < 16:
@@ -124,6 +131,12 @@ class Config:
             else:
                 _check_choice(f"{name}.loss", tc.loss, AGE_LOSSES)
         return self
+
+    def finetune_utkface_share(self) -> float:
+        """`utkface_share`, with None resolved for the dataset that plays the identities."""
+        if self.utkface_share is None:
+            return 0.5 if self.identities == "fgnet" else 0.0
+        return float(self.utkface_share)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -253,7 +253,12 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     train_every_run(get_config("smoke", identities="fgnet", test_set="utkface_asian", tuples_per_identity=2,
                                min_age_gap=2), paths)
     r = _read(paths, "vcop_downstream")
-    assert r["train"]["dataset"] == "fgnet" and set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val"}
+    # FG-NET fine-tuning mixes in as many UTKFace training faces (utkface_share 0.5), and says so in its key
+    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.5
+    assert set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val", "utkface/train"}
+    from facelib.data.prepare import FaceCache
+    assert r["train"]["n"] == 2 * len(FaceCache(paths.cache_dir, "fgnet").split("finetune_train"))
+    assert set(_read(paths, "baseline")["data_hashes"]) == {"utkface/train", "utkface/val"}
     assert r["test"]["dataset"] == "utkface" and r["test"]["split"] == "asian_test"
     summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",
                                                            "aihub_scratch", "multitrain")}}, paths.root)

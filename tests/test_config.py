@@ -27,6 +27,7 @@ def test_overrides_reach_nested_fields():
     ({"baseline.loss": "huber"}, "baseline.loss='huber'"),
     ({"vcop.loss": "soft"}, "vcop.loss='soft' is not used: the order loss of vcop and multitrain is order_loss"),
     ({"nonsense": 1}, "unknown config parameter 'nonsense'"),
+    ({"utkface_share": 1.0}, "utkface_share=1.0: must be in"),
 ])
 def test_bad_parameters_fail_with_a_message(kwargs, match):
     preset = kwargs.pop("preset", "smoke")
@@ -40,3 +41,9 @@ def test_run_config_leaves_out_runtime_settings_and_other_runs():
     assert a.run_config() == b.run_config()
     assert get_config("demo", image_size=64).run_config() != b.run_config()
     assert get_config("demo", data_seed=1).run_config() != b.run_config()
+
+
+def test_utkface_share_defaults_by_identities():
+    assert get_config("demo").finetune_utkface_share() == 0.0            # AIHub alone, as the study defines it
+    assert get_config("demo", identities="fgnet").finetune_utkface_share() == 0.5
+    assert get_config("demo", identities="fgnet", utkface_share=0.2).finetune_utkface_share() == 0.2

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from facelib.data.augment import BatchAugment, normalize_batch
-from facelib.data.datasets import FaceDataset, OrderTupleDataset, longest_chains, permutations, seed_worker
+from facelib.data.datasets import FaceDataset, MixedFaceDataset, OrderTupleDataset, longest_chains, permutations, seed_worker
 from facelib.data.prepare import FaceCache
 
 
@@ -37,6 +37,24 @@ def test_face_dataset_shapes(tiny_cache):
     assert stack.shape == (4, 3, 32, 32)
     aug = BatchAugment()(stack[None])
     assert aug.shape == (1, 4, 3, 32, 32) and not torch.equal(aug[0, 0], aug[0, 1])  # copies differ
+
+
+def test_mixed_dataset_keeps_every_primary_face_and_draws_the_share_afresh(tiny_cache):
+    utk = FaceDataset(FaceCache(tiny_cache[0], "utkface"), "train")
+    primary = FaceDataset(FaceCache(tiny_cache[0], "aihub"), "finetune_train")
+    mix = MixedFaceDataset(primary, utk, share=0.25, seed=0)
+    assert mix.n_extra == round(len(primary) / 3) and len(mix) == len(primary) + mix.n_extra
+    assert len(mix.ages) == len(mix)
+    np.testing.assert_array_equal(mix.ages[:len(primary)], primary.ages)
+    assert set(mix.ages[len(primary):]) <= set(utk.ages)
+    np.testing.assert_array_equal(mix.ages, MixedFaceDataset(primary, utk, 0.25, seed=0).ages)
+    for i in (0, len(primary) - 1):
+        assert torch.equal(mix[i][0], primary[i][0])
+    torch.manual_seed(0)
+    draws = [mix[len(primary)][1].item() for _ in range(30)]
+    assert len(set(draws)) > 1 and set(draws) <= set(utk.ages.tolist())
+    with pytest.raises(ValueError, match="share=1"):
+        MixedFaceDataset(primary, utk, share=1)
 
 
 @pytest.mark.parametrize("t,gap", [(3, 2), (4, 3), (5, 1)])

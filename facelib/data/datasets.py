@@ -40,6 +40,31 @@ class FaceDataset(Dataset):
         return x, torch.tensor(self.ages[i])
 
 
+class MixedFaceDataset(Dataset):
+    """A fine-tuning set with a share of faces from another set mixed in (rehearsal): every
+    face of `primary`, then `n_extra` items that each draw a random face of `extra` (a fresh draw
+    every epoch, from torch's RNG, which `fit` seeds per epoch and DataLoader per worker).
+
+    share: the mixed-in share of each epoch, n_extra = round(len(primary) * share / (1 - share)).
+    `ages`: the primary ages and a seeded draw of n_extra extra ages, for the mean predictor."""
+
+    def __init__(self, primary: FaceDataset, extra: FaceDataset, share: float, seed: int = 0):
+        if not 0 < share < 1:
+            raise ValueError(f"share={share}: must be in (0, 1)")
+        self.primary, self.extra = primary, extra
+        self.n_extra = round(len(primary) * share / (1 - share))
+        draw = np.random.default_rng([seed, 29]).integers(len(extra), size=self.n_extra)
+        self.ages = np.concatenate([primary.ages, extra.ages[draw]])
+
+    def __len__(self):
+        return len(self.primary) + self.n_extra
+
+    def __getitem__(self, i):
+        if i < len(self.primary):
+            return self.primary[i]
+        return self.extra[int(torch.randint(len(self.extra), ()).item())]
+
+
 def permutations(t: int) -> torch.Tensor:
     """All T! permutations in lexicographic order, (T!, T); row k is the label k."""
     return torch.tensor(list(itertools.permutations(range(t))), dtype=torch.long)
