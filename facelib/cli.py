@@ -111,10 +111,14 @@ def _designs(a):
     ensure_data(paths, cfg, progress=False)
     prepare(paths.data_root, paths.cache_dir, cfg.image_size, cfg.crop_margin, cfg.data_seed, progress=False)
     t0 = time.time()
-    result = compare_designs(cfg, paths, a.seeds)
-    with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 60):
-        print(designs_table(result).to_string())
-    print(f"written to {paths.results_dir / 'designs.json'} in {time.time() - t0:.0f}s")
+    if a.order_recipes:
+        from .designs import compare_order_recipes, order_recipes_table
+        result, table, name = compare_order_recipes(cfg, paths, a.seeds), order_recipes_table, "order_recipes.json"
+    else:
+        result, table, name = compare_designs(cfg, paths, a.seeds), designs_table, "designs.json"
+    with __import__("pandas").option_context("display.width", 250, "display.max_colwidth", 60):
+        print(table(result).to_string())
+    print(f"written to {paths.results_dir / name} in {time.time() - t0:.0f}s")
 
 
 def _badges(a):
@@ -182,6 +186,8 @@ def main(argv=None) -> int:
     s.add_argument("--out", default="outputs")
     s.add_argument("--weights", default="weights")
     s.add_argument("--seeds", type=_seeds, default=[0, 1, 2])
+    s.add_argument("--order-recipes", action="store_true",
+                   help="instead: the order-task recipes (heads, greyscale), pretext model only")
     s.set_defaults(fn=_designs)
 
     s = sub.add_parser("badges", help="the README's Open-in-Colab links, from the repository in pyproject.toml")

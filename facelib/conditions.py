@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Subset
 
 from .config import TEST_SPLIT, Config, config_from_dict
 from .data.augment import BatchAugment
@@ -196,14 +196,28 @@ def _loader(ds, batch_size, shuffle, cfg: Config):
 
 def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1,
                  fraction: float = 1.0, rehearsal: bool = False):
-    """Training and validation loaders of one cache, and the training ages. rehearsal: mix
-    UTKFace training faces into the training set (`Config.utkface_share`; fine-tuning runs)."""
+    """Training and validation loaders of one cache, and the training ages.
+
+    rehearsal (fine-tuning runs, `Config.utkface_share` > 0): UTKFace training faces are mixed
+    into the training set, and a seeded draw of UTKFace validation faces, in the same share, into
+    the validation set that picks the best epoch: a run is chosen for the faces it trains on, not
+    for the identities' few validation people alone (`own_val_loader` has those)."""
     tr = FaceDataset(cache, train_split, copies, fraction=fraction, seed=cfg.data_seed)
-    if rehearsal and cfg.finetune_utkface_share() > 0:
-        utk = FaceDataset(FaceCache(cache.cache_dir, "utkface"), "train", copies)
-        tr = MixedFaceDataset(tr, utk, cfg.finetune_utkface_share(), seed=cfg.data_seed)
     va = FaceDataset(cache, val_split, copies)
+    share = cfg.finetune_utkface_share() if rehearsal else 0.0
+    if share > 0:
+        utk = FaceCache(cache.cache_dir, "utkface")
+        tr = MixedFaceDataset(tr, FaceDataset(utk, "train", copies), share, seed=cfg.data_seed)
+        utk_val = FaceDataset(utk, "val", copies)
+        n = min(len(utk_val), round(len(va) * share / (1 - share)))
+        draw = np.random.default_rng([cfg.data_seed, 31]).permutation(len(utk_val))[:n]
+        va = ConcatDataset([va, Subset(utk_val, draw.tolist())])
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg), tr.ages
+
+
+def own_val_loader(cfg: Config, cache: FaceCache, val_split: str, batch_size: int, copies=1):
+    """The validation faces of the run's own dataset alone (its fit, beside its test MAE)."""
+    return _loader(FaceDataset(cache, val_split, copies), batch_size, False, cfg)
 
 
 def rehearsal_data(cfg: Config, cache: FaceCache) -> dict:
@@ -211,12 +225,13 @@ def rehearsal_data(cfg: Config, cache: FaceCache) -> dict:
     if cfg.finetune_utkface_share() == 0:
         return {}
     utk = FaceCache(cache.cache_dir, "utkface")
-    return {"utkface/train": utk.split_hashes.get("train", utk.data_hash)}
+    return {f"utkface/{s}": utk.split_hashes.get(s, utk.data_hash) for s in ("train", "val")}
 
 
 def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int):
     mk = lambda split, fixed: OrderTupleDataset(  # noqa: E731
-        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.data_seed)
+        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.data_seed,
+        gap_start=0 if fixed else cfg.min_age_gap_start)
     tr = mk(train_split, False)
     va = mk(val_split, True)
     return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg)
@@ -286,7 +301,7 @@ def _regression_run(name, cfg, paths, model, cache, train_split, val_split, grou
     key = run_key(cfg, name, cache, (train_split, val_split), upstream, fraction, rehearsal)
     res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
                       key, max_epochs=max_epochs)
-    pred, true = predict(model, va, cfg.device, cfg.amp)
+    pred, true = predict(model, own_val_loader(cfg, cache, val_split, tc.batch_size, copies), cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
     write_result(paths.results_dir, name, fresh=True, **_common(cfg, paths, cache, res, wpath, name),
                  **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction,
@@ -336,14 +351,15 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
     perms = permutations(cfg.tuple_len)
-    task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(), cfg.kendall_convention)
+    task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(grayscale=cfg.order_grayscale),
+                     cfg.kendall_convention)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     key = run_key(cfg, "vcop", cache, ("pretext_train", "pretext_val"))
     res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, key, max_epochs=max_epochs)
     res.budget["images"] *= cfg.tuple_len  # tuples → photos
     _, test = tuple_loaders(cfg, cache, "pretext_train", "finetune_val", tc.batch_size)
-    logits, labels, ages = predict_order(model, task, test, cfg.device, cfg.amp)
-    pretext = order_metrics(logits, labels, perms.numpy(), ages)
+    logits, labels, ages, grey = predict_order(model, task, test, cfg.device, cfg.amp)
+    pretext = order_metrics(logits, labels, perms.numpy(), ages, grey=grey)
     val = res.history.iloc[res.best_epoch].to_dict() if res.best_epoch >= 0 else {}
     write_result(paths.results_dir, "vcop", fresh=True, **_common(cfg, paths, cache, res, wpath, "vcop"),
                  encoder=cfg.encoder, tuple_len=cfg.tuple_len, min_age_gap=cfg.min_age_gap,
@@ -420,19 +436,21 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
     n_tuples = max(1, tc.batch_size // cfg.tuple_len)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
     perms = permutations(cfg.tuple_len)
-    task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(), cfg.kendall_convention),
+    task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature,
+                               BatchAugment(grayscale=cfg.order_grayscale), cfg.kendall_convention),
                      RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
     groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
     key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"),
                   rehearsal=True)
     res, wpath = _run("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
                       groups, progress, key, max_epochs=max_epochs)
-    pred, true = predict(model.regressor, fva, cfg.device, cfg.amp)
+    pred, true = predict(model.regressor, own_val_loader(cfg, cache, "finetune_val", tc.batch_size, copies),
+                         cfg.device, cfg.amp)
     val = regression_metrics(pred, true)
-    logits, labels, ages = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
+    logits, labels, ages, grey = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
     write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
                  **_data_blocks(cfg.identities, "finetune_train", "finetune_val", train_ages, val),
-                 pretext_val=order_metrics(logits, labels, perms.numpy(), ages),
+                 pretext_val=order_metrics(logits, labels, perms.numpy(), ages, grey=grey),
                  share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda,
                  utkface_share=cfg.finetune_utkface_share())
     return RunResult("multitrain", model, res, val, wpath, train_ages)

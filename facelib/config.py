@@ -75,6 +75,8 @@ class Config:
     # 0 for AIHub (condition 2 as the study defines it: fine-tuned on AIHub's Korean faces alone).
     utkface_share: float | None = None
     min_age_gap: int = 3           # years between neighbours in an order tuple
+    min_age_gap_start: int = 0     # > min_age_gap: age-gap curriculum, from this gap down to min_age_gap
+                                   # by the middle epoch (training tuples only; validation keeps the minimum)
     tuple_len: int = 4
     tuples_per_identity: int = 20  # order tuples drawn per identity per epoch
     # models
@@ -86,6 +88,10 @@ class Config:
     soft_temperature: float = 0.5  # order_loss="soft": the original's temperature
     kendall_convention: str = "positions"  # order_loss="soft": "items" is the original's distance
     multitrain_lambda: float = 0.5  # total = lambda * age + (1 - lambda) * order
+    # Chance that a photo of an order tuple is shown in greyscale, each photo on its own: where
+    # older photos are more often greyscale (FG-NET's scans, AIHub's film years), colour tells the
+    # order without looking at the face; 0.5 makes it uninformative for photos that have colour.
+    order_grayscale: float = 0.2
     share_encoder: bool = True      # multitrain: one encoder, two heads
     head_dropout: float = 0.2
     amp: bool = True               # used on CUDA only
@@ -116,6 +122,8 @@ class Config:
             raise ValueError(f"min_age_gap={self.min_age_gap}: must be >= 0 years")
         if not 0.0 <= self.finetune_utkface_share() < 1.0:
             raise ValueError(f"utkface_share={self.utkface_share}: must be in [0, 1) or None")
+        if not 0.0 <= self.order_grayscale <= 1.0:
+            raise ValueError(f"order_grayscale={self.order_grayscale}: must be in [0, 1]")
         if not 0.0 <= self.multitrain_lambda <= 1.0:
             raise ValueError(f"multitrain_lambda={self.multitrain_lambda}: must be in [0, 1]")
         if self.image_size < 16:

@@ -21,8 +21,20 @@ DESIGNS = {
 }
 
 
+# Order-task recipes, pretext only (`facelib designs --order-recipes`): each changes one thing from
+# the preset's recipe. Reported on held-out people: top-1, Kendall tau, pairwise accuracy (all pairs,
+# by age gap, on same-colour pairs).
+ORDER_RECIPES = {
+    "T! head (VCOP), cross-entropy": {"order_head": "vcop"},
+    "score head, pairwise ranking": {"order_head": "score"},
+    "both heads": {"order_head": "both"},
+    "T! head, greyscale 0.5": {"order_head": "vcop", "order_grayscale": 0.5},
+    "score head, greyscale 0.5": {"order_head": "score", "order_grayscale": 0.5},
+}
+
+
 def design_paths(paths, name: str):
-    slug = name.split(" ")[0]
+    slug = name.split(" ")[0].strip(",")
     return replace(paths, weights_dir=paths.weights_dir / "designs" / slug, out_dir=paths.out_dir / "designs" / slug)
 
 
@@ -72,4 +84,49 @@ def designs_table(result: dict):
                       "condition 3 − control [95% CI]": f"{v['mae_diff']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]: "
                                                         f"{v['verdict']}",
                       "s / pretext epoch": f"{r['seconds_per_pretext_epoch']:.1f}"}
+    return pd.DataFrame(rows).T
+
+
+def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool = False) -> dict:
+    """Train the pretext model of every recipe for every seed; write and return
+    outputs/results/order_recipes.json (means over seeds and each seed's metrics)."""
+    from . import conditions as C
+    recipes = ORDER_RECIPES if recipes is None else recipes
+    rows = {}
+    for i, (name, settings) in enumerate(recipes.items()):
+        base = replace(paths, weights_dir=paths.weights_dir / "order_recipes" / f"r{i}",
+                       out_dir=paths.out_dir / "order_recipes" / f"r{i}")
+        per_seed = []
+        for seed in seeds:
+            c = replace(cfg, seed=int(seed), **settings).validate()
+            per_seed.append(C.vcop(c, base.for_seed(int(seed)), progress=progress).val)
+        keys = ("top1", "kendall_tau", "pairwise_acc", "pairwise_acc_same_colour", "pairwise_acc_mixed_colour")
+        row = {"settings": settings, "seeds": list(map(int, seeds)), "per_seed": per_seed}
+        for k in keys:
+            vals = [m[k] for m in per_seed if m.get(k) is not None]
+            row[k] = float(np.mean(vals)) if vals else None
+        gaps = {g for m in per_seed for g in m.get("pairwise_acc_by_gap", {})}
+        row["pairwise_acc_by_gap"] = {g: float(np.mean([m["pairwise_acc_by_gap"][g]["acc"] for m in per_seed
+                                                        if g in m.get("pairwise_acc_by_gap", {})]))
+                                      for g in sorted(gaps, key=lambda g: float(g.split("-")[0].rstrip("+")))}
+        rows[name] = row
+        out = {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real",
+               "identities": cfg.identities, "tuple_len": cfg.tuple_len, "min_age_gap": cfg.min_age_gap,
+               "chance_top1": per_seed[0]["chance_top1"], "recipes": rows}
+        paths.results_dir.mkdir(parents=True, exist_ok=True)
+        (paths.results_dir / "order_recipes.json").write_text(json.dumps(out, indent=2))  # after each recipe
+    return out
+
+
+def order_recipes_table(result: dict):
+    """One row per recipe: means over seeds (and each seed's top-1)."""
+    import pandas as pd
+    rows = {}
+    for name, r in result["recipes"].items():
+        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        rows[name] = {"top-1": fmt(r["top1"]),
+                      "top-1 per seed": " · ".join(f"{m['top1']:.2f}" for m in r["per_seed"]),
+                      "Kendall tau": fmt(r["kendall_tau"]), "pairwise": fmt(r["pairwise_acc"]),
+                      "same-colour pairs": fmt(r["pairwise_acc_same_colour"]),
+                      **{f"gap {g}": fmt(v) for g, v in r["pairwise_acc_by_gap"].items()}}
     return pd.DataFrame(rows).T

@@ -44,11 +44,14 @@ def _ranks_from_perm(perms, idx):
     return np.asarray(perms)[np.asarray(idx)]
 
 
-def order_metrics(logits, labels, perms, ages=None, gap_bins=(0, 5, 10, 20, 40, 200)) -> dict:
+def order_metrics(logits, labels, perms, ages=None, gap_bins=(0, 5, 10, 20, 40, 200), grey=None) -> dict:
     """Top-1, top-3, exact match, mean Kendall tau and Spearman rho between predicted and
     true orders, pairwise order accuracy by age gap, and their chance levels.
 
     logits (N, T!), labels (N,), perms (T!, T), ages (N, T) in shown order (for the gap table).
+    grey (N, T) bool, in shown order: which photos have no colour. Adds the pairwise accuracy on
+    pairs of the same kind (both colour or both grey), where colour cannot tell the order, and on
+    mixed pairs, where it can (older photos are more often greyscale).
     """
     logits, labels, perms = np.asarray(logits), np.asarray(labels), np.asarray(perms)
     n_perm, t = perms.shape
@@ -82,6 +85,12 @@ def order_metrics(logits, labels, perms, ages=None, gap_bins=(0, 5, 10, 20, 40, 
             if m.any():
                 table[f"{lo}-{hi}" if hi < 200 else f"{lo}+"] = {"acc": float(correct[m].mean()), "n": int(m.sum())}
         out["pairwise_acc_by_gap"] = table
+    if grey is not None:
+        grey = np.asarray(grey, dtype=bool)
+        same = grey[:, l] == grey[:, k]
+        for name, m in (("same_colour", same), ("mixed_colour", ~same)):
+            out[f"pairwise_acc_{name}"] = float(correct[m].mean()) if m.any() else None
+            out[f"pairs_{name}"] = int(m.sum())
     return out
 
 

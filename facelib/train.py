@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import losses as L
-from .data.augment import normalize_batch
+from .data.augment import is_greyscale, normalize_batch
 from .models.heads import full_precision
 from .models.order import scores_to_perm_logits
 
@@ -141,6 +141,15 @@ class MultiTask:
         loss = self.lam * la + (1 - self.lam) * lo
         return loss, {"loss": loss.detach(), "age_loss": la.detach(), "order_loss": lo.detach(),
                       "mae": sa["mae"], "acc": so["acc"]}
+
+
+def set_epoch(loader, epoch: int, epochs: int) -> None:
+    """Tell a loader's dataset (both of a ZipLoader's) which epoch starts, where it has `set_epoch`
+    (the age-gap curriculum of order tuples). Workers are not persistent, so they see it."""
+    for ld in (loader.first, loader.second) if isinstance(loader, ZipLoader) else (loader,):
+        ds = getattr(ld, "dataset", None)
+        if hasattr(ds, "set_epoch"):
+            ds.set_epoch(epoch, epochs)
 
 
 class ZipLoader:
@@ -306,6 +315,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
             break
         # Seeding per epoch makes a resumed run identical to an uninterrupted one.
         seed_everything(seed * 100_003 + epoch)
+        set_epoch(train_loader, epoch, train_cfg.epochs)
         t0 = time.time()
         model.train()
         sums, n = {}, 0
@@ -419,13 +429,16 @@ def predict(model, loader, device="auto", amp=True) -> tuple[np.ndarray, np.ndar
 
 @torch.no_grad()
 def predict_order(model, task: OrderTask, loader, device="auto", amp=True):
-    """(logits over permutations, labels, ages in shown order) of an order model."""
+    """(logits over permutations, labels, ages in shown order, greyscale flags in shown order) of an
+    order model; the flags say which photos have no colour (`is_greyscale`)."""
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device).eval()
-    logits, labels, ages = [], [], []
+    logits, labels, ages, grey = [], [], [], []
     for x, label, age in loader:
         with autocast(device, amp):
             logits.append(task.logits(model(model_input(x.to(device)))).float().cpu())
         labels.append(label)
         ages.append(age)
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy(), torch.cat(ages).numpy()
+        grey.append(is_greyscale(x))
+    return (torch.cat(logits).numpy(), torch.cat(labels).numpy(), torch.cat(ages).numpy(),
+            torch.cat(grey).numpy())

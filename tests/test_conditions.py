@@ -254,9 +254,10 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
                                min_age_gap=2), paths)
     r = _read(paths, "vcop_downstream")
     # FG-NET fine-tuning mixes in as many UTKFace training faces (utkface_share 0.5), and says so in its key
-    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.5
-    assert set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val", "utkface/train"}
     from facelib.data.prepare import FaceCache
+    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.5
+    assert set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val", "utkface/train", "utkface/val"}
+    assert r["val"]["n"] == len(FaceCache(paths.cache_dir, "fgnet").split("finetune_val"))  # own val: FG-NET alone
     assert r["train"]["n"] == 2 * len(FaceCache(paths.cache_dir, "fgnet").split("finetune_train"))
     assert set(_read(paths, "baseline")["data_hashes"]) == {"utkface/train", "utkface/val"}
     assert r["test"]["dataset"] == "utkface" and r["test"]["split"] == "asian_test"

@@ -87,6 +87,27 @@ def test_fixed_tuples_repeat_and_random_ones_vary(tiny_cache):
     assert len(draws) > 1
 
 
+def test_age_gap_curriculum_starts_wide_and_ends_at_the_minimum(tiny_cache):
+    c = FaceCache(tiny_cache[0], "aihub")
+    ds = OrderTupleDataset(c, "pretext_train", 3, 1, 4, gap_start=9)
+    widest = [longest_chains(a, 9).max() >= 3 for _, a, _ in ds.identities]
+    assert any(widest) and not all(widest)            # some people have the wide gap, some fall back
+    min_gaps = {}
+    for epoch in (0, 2, 4, 9):
+        ds.set_epoch(epoch, 10)
+        gaps = [np.diff(ds.sample(i)[1]).min() for i in range(len(ds))]
+        min_gaps[epoch] = min(gaps)
+        if epoch == 0:
+            assert ds.min_gap == 9
+            wide = [np.diff(ds.sample(k)[1]).min() >= 9 for k, w in enumerate(widest) if w]
+            assert all(wide)                          # who has photos 9 years apart gets them
+        assert min(gaps) >= 1
+    assert ds.min_gap == 1 and min_gaps[9] < 9        # the minimum gap from the middle epoch on
+    fixed = OrderTupleDataset(c, "pretext_train", 3, 1, 4, gap_start=0)
+    fixed.set_epoch(0, 10)
+    assert fixed.min_gap == 1
+
+
 def test_impossible_gap_is_a_clear_error(tiny_cache):
     c = FaceCache(tiny_cache[0], "aihub")
     with pytest.raises(ValueError, match=r"min_age_gap=40.*no identity"):

@@ -39,3 +39,20 @@ def test_order_metrics_by_hand():
     assert m["chance_top1"] == pytest.approx(1 / 6) and m["chance_top3"] == 0.5
     assert m["pairwise_acc_by_gap"]["10-20"] == {"acc": 0.5, "n": 4}
     assert m["pairwise_acc_by_gap"]["20-40"] == {"acc": 0.5, "n": 2}
+    # sample 0 (all pairs right) has one grey-grey pair and two mixed; sample 1 (all wrong) is all colour
+    g = order_metrics(logits, labels, perms, ages, grey=np.array([[1, 1, 0], [0, 0, 0]], bool))
+    assert g["pairwise_acc_same_colour"] == pytest.approx(1 / 4) and g["pairs_same_colour"] == 4
+    assert g["pairwise_acc_mixed_colour"] == 1.0 and g["pairs_mixed_colour"] == 2
+    none_mixed = order_metrics(logits, labels, perms, ages, grey=np.zeros((2, 3), bool))
+    assert none_mixed["pairwise_acc_mixed_colour"] is None and none_mixed["pairs_mixed_colour"] == 0
+
+
+def test_greyscale_photos_are_told_from_colour_ones():
+    import torch
+    from facelib.data.augment import is_greyscale
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 256, (2, 1, 16, 16)), 3, axis=1)
+    colour = rng.integers(0, 256, (2, 3, 16, 16))
+    sepia = np.clip(grey + np.array([20, 8, -12]).reshape(1, 3, 1, 1), 0, 255)   # a toned print has colour
+    x = torch.tensor(np.stack([grey, colour, sepia]), dtype=torch.uint8)      # (3, 2, 3, H, W)
+    assert is_greyscale(x).tolist() == [[True, True], [False, False], [False, False]]

@@ -22,6 +22,14 @@ def normalize_batch(x: torch.Tensor) -> torch.Tensor:
     return (x.float() / 255 - MEAN) / STD
 
 
+def is_greyscale(x: torch.Tensor, max_chroma: float = 6.0) -> torch.Tensor:
+    """uint8 (..., 3, H, W) → bool (...): photos with no colour (a greyscale print or scan).
+    Chroma = max − min over the channels, averaged over the pixels; below `max_chroma` (of 255)
+    is grey. On the 1,002 FG-NET scans, 187 have a chroma below 2 and one more below 6."""
+    x = x.float()
+    return (x.amax(-3) - x.amin(-3)).mean((-2, -1)) < max_chroma
+
+
 def denormalize(x: torch.Tensor):
     """A normalised (3, H, W) tensor back to an (H, W, 3) float image in [0, 1], for plots."""
     return (x.detach().cpu().float() * STD + MEAN).clamp(0, 1).permute(1, 2, 0).numpy()

@@ -93,9 +93,9 @@ class OrderTupleDataset(Dataset):
     """
 
     def __init__(self, cache: FaceCache, split: str, tuple_len: int, min_gap: float,
-                 tuples_per_identity: int, fixed: bool = False, seed: int = 0):
-        self.cache, self.T, self.min_gap = cache, tuple_len, min_gap
-        self.fixed, self.seed = fixed, seed
+                 tuples_per_identity: int, fixed: bool = False, seed: int = 0, gap_start: float = 0):
+        self.cache, self.T, self.base_gap, self.min_gap = cache, tuple_len, min_gap, min_gap
+        self.fixed, self.seed, self.gap_start = fixed, seed, gap_start
         self.perms = permutations(tuple_len)
         rows = cache.split(split)
         self.identities, self.dropped = [], []
@@ -107,6 +107,7 @@ class OrderTupleDataset(Dataset):
                 self.identities.append((g["index"].to_numpy(), ages, chain))
             else:
                 self.dropped.append(ident)
+        self._chains = {min_gap: [c for _, _, c in self.identities]}
         if not self.identities:
             best = max((longest_chains(g.sort_values("age")["age"].to_numpy(float), min_gap).max()
                         for _, g in rows.groupby("identity")), default=0)
@@ -119,22 +120,45 @@ class OrderTupleDataset(Dataset):
     def __len__(self):
         return len(self.identities) * self.per_identity
 
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Age-gap curriculum (`gap_start` > the minimum gap): the first epoch asks for `gap_start`
+        years between neighbours, falling linearly to the minimum gap by the middle epoch; an
+        identity without T photos that far apart keeps the largest gap it has (at least the minimum)."""
+        if self.gap_start <= self.base_gap:
+            return
+        t = min(1.0, epoch / max(1.0, (epochs - 1) / 2))
+        self.min_gap = round(self.gap_start + (self.base_gap - self.gap_start) * t)
+
     def _randint(self, n, gen):
         if gen is not None:
             return int(gen.integers(n))
         return int(torch.randint(n, ()).item())
 
+    def _chain(self, k: int):
+        """(gap, chain lengths) of identity k at the current gap, or at the largest smaller gap its
+        photos allow (curriculum)."""
+        gap = self.min_gap
+        while True:
+            if gap not in self._chains:
+                self._chains[gap] = [longest_chains(a, gap) for _, a, _ in self.identities]
+            chain = self._chains[gap][k]
+            if chain.max() >= self.T or gap <= self.base_gap:
+                return gap, chain
+            gap = max(self.base_gap, gap - 1)
+
     def sample(self, i: int, gen=None):
         """Row indices (age order), their ages, and the permutation label of item i."""
-        rows, ages, chain = self.identities[i % len(self.identities)]
+        k = i % len(self.identities)
+        rows, ages, _ = self.identities[k]
+        gap, chain = self._chain(k)
         picked, need, start = [], self.T, 0
         for _ in range(self.T):
-            # candidates: older than the last pick by min_gap, with room for the rest
+            # candidates: older than the last pick by the gap, with room for the rest
             cand = np.flatnonzero(chain[start:] >= need) + start
             j = int(cand[self._randint(len(cand), gen)])
             picked.append(j)
             need -= 1
-            start = np.searchsorted(ages, ages[j] + max(self.min_gap, 1e-6), side="left")
+            start = np.searchsorted(ages, ages[j] + max(gap, 1e-6), side="left")
         label = self._randint(len(self.perms), gen)
         return rows[picked], ages[picked], label
 
