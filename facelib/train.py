@@ -95,8 +95,11 @@ class RegressionTask:
 
 
 class OrderTask:
-    """batch (tuples, label, ages) → permutation loss and/or pairwise ranking loss."""
-    monitor = "loss"
+    """batch (tuples, label, ages) → permutation loss and/or pairwise ranking loss; reports top-1
+    accuracy and Kendall tau of the top-1 order. The best epoch is the one of the highest
+    validation tau: a pairwise loss keeps rising on unseen people (scores grow confident) while the
+    orders still improve, so the loss would pick an early, worse epoch."""
+    monitor, mode = "tau", "max"
 
     def __init__(self, perms: torch.Tensor, loss: str = "ce", temperature: float = 0.5, augment=None,
                  kendall_convention: str = "positions"):
@@ -122,8 +125,13 @@ class OrderTask:
                     loss = loss + L.permutation_ce(logits, label)
             if "scores" in out:
                 loss = loss + L.pairwise_ranking(out["scores"].float(), ages.float())
-        acc = (self.logits(out).argmax(1) == label).float().mean()
-        return loss, {"loss": loss.detach(), "acc": acc}
+        pred = self.logits(out).argmax(1)
+        perms = self.perms.to(pred.device)
+        k, l = torch.triu_indices(perms.shape[1], perms.shape[1], 1, device=pred.device)
+        p, t = perms[pred], perms[label]
+        agree = torch.sign(p[:, l] - p[:, k]) == torch.sign(t[:, l] - t[:, k])
+        tau = (2 * agree.float().mean(1) - 1).mean()
+        return loss, {"loss": loss.detach(), "acc": (pred == label).float().mean(), "tau": tau}
 
 
 class MultiTask:
@@ -246,7 +254,7 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
 
 
 def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train_cfg, run_dir,
-        seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str = "min",
+        seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str | None = None,
         progress: bool = True, tensorboard_dir=None, config: dict | None = None, key: dict | None = None,
         resume: bool = True, max_epochs: int | None = None) -> FitResult:
     """Train `model` and leave it holding its best weights (by validation `monitor`).
@@ -267,6 +275,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     monitor = monitor or task.monitor
+    mode = mode or (getattr(task, "mode", "min") if monitor == task.monitor else "min")
     run_key = {**(key or {}), "train": asdict(train_cfg), "seed": seed}
     model.to(device)
     if device.type == "cuda":
@@ -279,7 +288,7 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     use_scaler = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
-    start, best, best_epoch, bad, history, finished = 0, math.inf, -1, 0, [], False
+    start, best, best_epoch, bad, history, finished = 0, math.inf if mode == "min" else -math.inf, -1, 0, [], False
     budget = {"images": 0, "steps": 0, "seconds": 0.0}
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume and last_path.exists():

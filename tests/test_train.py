@@ -146,3 +146,41 @@ def test_resume_with_workers_equals_uninterrupted(tiny_cache, tmp_path):
     resumed = run("part")
     assert resumed.resumed_from == 1
     pd.testing.assert_frame_equal(resumed.history.drop(columns="seconds"), full.history.drop(columns="seconds"))
+
+
+def test_a_task_that_maximises_keeps_its_highest_epoch(tmp_path):
+    """Order tasks pick the epoch of the highest validation tau, not of the lowest loss."""
+    class Scored(RegressionTask):
+        monitor, mode = "score", "max"
+
+        def __call__(self, model, batch):
+            loss, stats = super().__call__(model, batch)
+            return loss, {**stats, "score": -stats["mae"]}   # rises as the model learns
+
+    torch.manual_seed(123)
+    model = Linear()
+    train, val = DataLoader(_data(), batch_size=32, shuffle=True), DataLoader(_data(64, seed=1), batch_size=64)
+    res = fit(model, Scored("l1"), train, val, param_groups=[{"params": model.parameters(), "lr": 0.05}],
+              train_cfg=TrainConfig(epochs=6, lr=0.05, warmup_epochs=1, patience=10), run_dir=tmp_path / "run",
+              device="cpu", progress=False)
+    h = res.history
+    assert res.best_metric == pytest.approx(h["val_score"].max()) and res.best_epoch == int(h["val_score"].argmax())
+    assert res.best_epoch > 0
+
+
+def test_order_task_reports_kendall_tau_of_its_top1_order():
+    from facelib.data.datasets import permutations
+    from facelib.train import OrderTask
+    perms = permutations(3)
+
+    class Fixed(nn.Module):
+        training = False
+
+        def forward(self, x):
+            logits = torch.full((2, 6), -5.0)
+            logits[0, 0] = logits[1, 5] = 5.0      # predicts the identity order, then the reverse
+            return {"logits": logits}
+
+    _, stats = OrderTask(perms)(Fixed(), (torch.zeros(2, 3, 3, 4, 4), torch.tensor([0, 0]), torch.zeros(2, 3)))
+    assert stats["acc"].item() == 0.5 and stats["tau"].item() == pytest.approx((1 + -1) / 2)
+    assert OrderTask.monitor == "tau" and OrderTask.mode == "max"
