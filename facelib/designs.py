@@ -15,7 +15,7 @@ import numpy as np
 # What differs between the two: the encoder, and the original's loss (soft-permutation with its
 # Kendall distance over items, temperature 0.5). Data, splits, epochs and batch sizes are shared.
 DESIGNS = {
-    "facelib (shared2d, cross-entropy)": {"encoder": "shared2d", "order_loss": "ce"},
+    "facelib (shared2d, cross-entropy)": {"encoder": "shared2d", "order_head": "vcop", "order_loss": "ce"},
     "original (r21d_original, soft loss, items, T 0.5)": {"encoder": "r21d_original", "order_loss": "soft",
                                                            "kendall_convention": "items", "soft_temperature": 0.5},
 }

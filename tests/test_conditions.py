@@ -176,7 +176,7 @@ def test_arms_get_their_own_settings_and_the_same_labelled_images(trained_paths,
 
 def test_multitrain_uses_condition_3_parameter_groups_and_the_order_loss(tiny_paths, monkeypatch):
     from facelib import losses as L
-    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2, order_loss="soft",
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2, order_head="vcop", order_loss="soft",
                      **{"multitrain.backbone_lr_mult": 0.25})
     model = C.build_multitrain(cfg)
     groups = model.param_groups(1.0, 0.25)

@@ -28,6 +28,7 @@ def test_overrides_reach_nested_fields():
     ({"vcop.loss": "soft"}, "vcop.loss='soft' is not used: the order loss of vcop and multitrain is order_loss"),
     ({"nonsense": 1}, "unknown config parameter 'nonsense'"),
     ({"utkface_share": 1.0}, "utkface_share=1.0: must be in"),
+    ({"order_loss": "soft"}, "order_loss='soft' is a loss of the T! head"),
 ])
 def test_bad_parameters_fail_with_a_message(kwargs, match):
     preset = kwargs.pop("preset", "smoke")

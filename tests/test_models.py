@@ -97,8 +97,9 @@ def test_build_model_by_name(name, encoder):
     cfg = get_config("smoke", encoder=encoder)
     m = build_model(name, cfg)
     x = torch.randn(2, 3, 32, 32)
-    if name == "vcop":
-        assert m(torch.randn(2, 4, 3, 32, 32))["logits"].shape == (2, 24)
+    if name == "vcop":  # the shared2d default: one score per photo; the original: T! logits
+        out = m(torch.randn(2, 4, 3, 32, 32))
+        assert out["scores"].shape == (2, 4) if encoder == "shared2d" else out["logits"].shape == (2, 24)
     else:
         assert m.eval()(x).shape == (2,)
 
