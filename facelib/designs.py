@@ -26,10 +26,10 @@ DESIGNS = {
 # by age gap, on same-colour pairs).
 ORDER_RECIPES = {
     "T! head (VCOP), cross-entropy": {"order_head": "vcop"},
-    "score head, pairwise ranking": {"order_head": "score"},
+    "score head, pairwise ranking (default)": {"order_head": "score"},
     "both heads": {"order_head": "both"},
-    "T! head, greyscale 0.5": {"order_head": "vcop", "order_grayscale": 0.5},
     "score head, greyscale 0.5": {"order_head": "score", "order_grayscale": 0.5},
+    "score head, age-gap curriculum 10 → 3 years": {"order_head": "score", "min_age_gap_start": 10},
 }
 
 
