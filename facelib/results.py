@@ -184,9 +184,12 @@ def summarize(per_seed: dict, root, warnings=()) -> dict:
     summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0]) for a, b in pairs]
     pretexts = [rs["vcop"]["pretext"] for rs in per_seed.values() if "pretext" in rs.get("vcop", {})]
     if pretexts:
-        keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1")
-        summary["pretext"] = {k: float(np.mean([p[k] for p in pretexts])) for k in keys}
+        keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1", "pairwise_acc",
+                "pairwise_acc_same_colour", "pairwise_acc_mixed_colour")
+        summary["pretext"] = {k: float(np.mean(v)) for k in keys
+                              if (v := [p[k] for p in pretexts if p.get(k) is not None])}
         summary["pretext"]["top1_seeds"] = [p["top1"] for p in pretexts]
+        summary["pretext"]["kendall_tau_seeds"] = [p["kendall_tau"] for p in pretexts]
     summary["budget"] = budget_table(per_seed)
     curve = label_efficiency(per_seed, root)
     if curve:
