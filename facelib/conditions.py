@@ -302,7 +302,7 @@ def _regression_run(name, cfg, paths, model, cache, train_split, val_split, grou
     res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
                       key, max_epochs=max_epochs)
     pred, true = predict(model, own_val_loader(cfg, cache, val_split, tc.batch_size, copies), cfg.device, cfg.amp)
-    val = regression_metrics(pred, true)
+    val = {**regression_metrics(pred, true), "abs_errors": np.abs(pred - true).round(3).tolist()}
     write_result(paths.results_dir, name, fresh=True, **_common(cfg, paths, cache, res, wpath, name),
                  **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction,
                  utkface_share=cfg.finetune_utkface_share() if rehearsal else 0.0)
@@ -446,7 +446,7 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
                       groups, progress, key, max_epochs=max_epochs)
     pred, true = predict(model.regressor, own_val_loader(cfg, cache, "finetune_val", tc.batch_size, copies),
                          cfg.device, cfg.amp)
-    val = regression_metrics(pred, true)
+    val = {**regression_metrics(pred, true), "abs_errors": np.abs(pred - true).round(3).tolist()}
     logits, labels, ages, grey = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
     write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
                  **_data_blocks(cfg.identities, "finetune_train", "finetune_val", train_ages, val),

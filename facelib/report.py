@@ -137,6 +137,10 @@ def conclusion(summary: dict) -> str:
             parts.append({"a better": f"{here}, order pretraining helped.",
                           "b better": f"{here}, order pretraining hurt.",
                           }.get(main["verdict"], "Whether order pretraining helps is not shown by this run."))
+    own = summary.get("comparisons_own_val", [])
+    if own:
+        parts.append(f"On {identities}'s own held-out people ({own[0]['split']}), the faces this fine-tuning "
+                     "is fitted to: " + "; ".join(_said(c) for c in own) + ".")
     curve = summary.get("label_efficiency")
     if curve:
         shown = [f"{c['fraction']:.0%}: {c['verdict'].replace('a better', 'pretraining better').replace('b better', 'control better')}"

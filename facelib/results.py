@@ -139,6 +139,14 @@ def abs_errors(per_seed: dict, name: str, root) -> tuple[np.ndarray, np.ndarray,
     return np.stack(errs), np.stack(mean_errs), ages
 
 
+def val_errors(per_seed: dict, name: str) -> np.ndarray | None:
+    """|pred − age| (seeds, faces) of a run on its own validation split, where every seed has them."""
+    errs = [rs.get(name, {}).get("val", {}).get("abs_errors") for rs in per_seed.values()]
+    if not errs or any(e is None for e in errs) or len({len(e) for e in errs}) != 1:
+        return None
+    return np.array(errs, dtype=float)
+
+
 def _condition_block(per_seed: dict, name: str, err, mean_err) -> dict:
     from .stats import mae_ci, paired_diff
     tests = [rs[name]["test"] for rs in per_seed.values()]
@@ -182,6 +190,12 @@ def summarize(per_seed: dict, root, warnings=()) -> dict:
     pairs = [(c, "baseline") for c in conds if c != "baseline" and "baseline" in errors]
     pairs += [(c, CONTROL) for c in ("vcop_downstream", "multitrain") if c in errors and CONTROL in errors]
     summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0]) for a, b in pairs]
+    own = [(a, b) for a, b in pairs if b == CONTROL and (ea := val_errors(per_seed, a)) is not None
+           and (eb := val_errors(per_seed, b)) is not None and ea.shape == eb.shape]
+    if own:  # on the identities' own held-out people, where conditions 3, 4 and the control are fitted
+        val = next(iter(per_seed.values()))[own[0][0]]["val"]
+        summary["comparisons_own_val"] = [{**compare(a, b, val_errors(per_seed, a), val_errors(per_seed, b)),
+                                           "split": f"{val['dataset']}/{val['split']}"} for a, b in own]
     pretexts = [rs["vcop"]["pretext"] for rs in per_seed.values() if "pretext" in rs.get("vcop", {})]
     if pretexts:
         keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1", "pairwise_acc",

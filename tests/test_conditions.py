@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from facelib import conditions as C
@@ -264,5 +265,13 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",
                                                            "aihub_scratch", "multitrain")}}, paths.root)
     assert summary["identities"] == "fgnet" and summary["test_set"] == "utkface_asian"
+    # condition 3 (and 4) against the control on FG-NET's own held-out people too, paired face by face
+    own = {(c["a"], c["b"]): c for c in summary["comparisons_own_val"]}
+    assert set(own) == {("vcop_downstream", "aihub_scratch"), ("multitrain", "aihub_scratch")}
+    c = own["vcop_downstream", "aihub_scratch"]
+    e3, ec = (np.array(_read(paths, n)["val"]["abs_errors"]) for n in ("vcop_downstream", "aihub_scratch"))
+    assert len(e3) == r["val"]["n"] and c["split"] == "fgnet/finetune_val"
+    assert c["mae_diff"] == pytest.approx(e3.mean() - ec.mean(), abs=1e-6) and c["ci95"][0] <= c["mae_diff"] <= c["ci95"][1]
     text = conclusion(summary)
+    assert "On FG-NET's own held-out people (fgnet/finetune_val)" in text
     assert "On the Asian faces of UTKFace held out of training" in text and "FG-NET played the identities role" in text
