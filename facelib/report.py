@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import CONDITIONS
+from .config import CONDITIONS, TEST_SPLIT
 from .predict import PREDICT_GROUPS, age_group
 
 LOWER_IS_BETTER = {"mae", "rmse"}
@@ -55,11 +55,14 @@ def interval_table(summary: dict) -> pd.DataFrame:
 
 
 def comparisons_table(summary: dict) -> pd.DataFrame:
-    """Every comparison: MAE(a) − MAE(b), its paired 95% interval, the verdict, and per-seed wins."""
-    return pd.DataFrame([{"a": c["a"], "b": c["b"], "mae(a) - mae(b)": round(c["mae_diff"], 3),
+    """Every comparison: the faces it is measured on, MAE(a) − MAE(b), its paired 95% interval, the
+    verdict, and per-seed wins; on the test split, then on the identities' own held-out people."""
+    test = "test: " + "/".join(TEST_SPLIT[summary.get("test_set", "megaage_asian")])
+    return pd.DataFrame([{"faces": c.get("split", test), "a": c["a"], "b": c["b"],
+                          "mae(a) - mae(b)": round(c["mae_diff"], 3),
                           "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
                           "seeds where a is lower": f"{c['seeds_a_better']} of {c['seeds']}"}
-                         for c in summary.get("comparisons", [])])
+                         for c in summary.get("comparisons", []) + summary.get("comparisons_own_val", [])])
 
 
 def budget_table(summary: dict) -> pd.DataFrame:

@@ -82,8 +82,12 @@ def test_tables():
     it = interval_table(s)
     assert list(it.index) == ["baseline", "korean_finetuned", "vcop_downstream", "multitrain", "aihub_scratch"]
     assert it.loc["baseline", "ci95 low"] == 4.6 and it.loc["vcop_downstream", "beats mean predictor"]
+    s["comparisons_own_val"] = [{**_cmp("vcop_downstream", "aihub_scratch", 0.5, 0.1, 0.9, "b better", 0, 3),
+                                 "split": "fgnet/finetune_val"}]
     ct = comparisons_table(s)
     assert ct.iloc[0]["verdict"] == "a better" and ct.iloc[0]["seeds where a is lower"] == "3 of 3"
+    assert list(ct["faces"]) == ["test: megaage_asian/test", "fgnet/finetune_val"]
+    assert ct.iloc[1]["verdict"] == "b better"
 
 
 def test_best_per_column_ignores_the_reference():
