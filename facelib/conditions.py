@@ -241,9 +241,10 @@ def run_key(cfg: Config, name: str, cache: FaceCache, splits, upstream: dict | N
             fraction: float = 1.0, rehearsal: bool = False) -> dict:
     """What a run learns from: the hashes of the splits it reads, its upstream weights, its settings."""
     data = {f"{cache.name}/{s}": cache.split_hashes.get(s, cache.data_hash) for s in splits}
+    config = cfg.run_config()
     if rehearsal:
         data.update(rehearsal_data(cfg, cache))
-    config = cfg.run_config()
+        config["utkface_share"] = cfg.finetune_utkface_share()
     if fraction < 1:
         config["label_fraction"] = fraction
     return {"config": config, "data": data, "upstream": upstream or {}}

@@ -149,7 +149,7 @@ class Config:
     def finetune_utkface_share(self) -> float:
         """`utkface_share`, with None resolved for the dataset that plays the identities."""
         if self.utkface_share is None:
-            return 0.5 if self.identities == "fgnet" else 0.0
+            return 0.75 if self.identities == "fgnet" else 0.0
         return float(self.utkface_share)
 
     def to_dict(self) -> dict:
@@ -160,8 +160,8 @@ class Config:
         but the runtime settings, the synthetic data sizes (the data hash covers the data) and the
         training blocks of the runs."""
         d = self.to_dict()
-        for k in (*RUNTIME_FIELDS, "synth", *RUNS):
-            d.pop(k)
+        for k in (*RUNTIME_FIELDS, "synth", *RUNS, "utkface_share"):
+            d.pop(k)  # utkface_share: the fine-tuning runs add its resolved value (conditions.run_key)
         return d
 
 

@@ -275,3 +275,17 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     text = conclusion(summary)
     assert "On FG-NET's own held-out people (fgnet/finetune_val)" in text
     assert "On the Asian faces of UTKFace held out of training" in text and "FG-NET played the identities role" in text
+
+
+def test_the_run_key_holds_the_resolved_utkface_share_of_fine_tuning_runs_only(tiny_cache):
+    from facelib.data.prepare import FaceCache
+    cache = FaceCache(tiny_cache[0], "aihub")
+    key = lambda rehearsal=True, **kw: C.run_key(get_config("smoke", **kw), "vcop_downstream", cache,  # noqa: E731
+                                                  ("finetune_train",), rehearsal=rehearsal)
+    assert key()["config"]["utkface_share"] == 0.0 and "utkface/train" not in key()["data"]   # AIHub alone
+    assert key() == key(utkface_share=0.0)                   # the default resolved, not the None
+    mixed = key(utkface_share=0.5)
+    assert mixed["config"]["utkface_share"] == 0.5 and {"utkface/train", "utkface/val"} <= set(mixed["data"])
+    assert key(utkface_share=0.75) != mixed
+    assert "utkface_share" not in key(rehearsal=False, utkface_share=0.5)["config"]   # e.g. the baseline, vcop
+    assert key(rehearsal=False) == key(rehearsal=False, utkface_share=0.5)
