@@ -71,8 +71,9 @@ class Config:
     crop_margin: float = 0.25      # extra border around an AIHub box, per side
     # Share of UTKFace training faces mixed into every fine-tuning epoch of conditions 2-4 and the
     # control (rehearsal, so that fine-tuning on the identities does not forget the faces the test
-    # split looks like). None: 0.5 when FG-NET plays the identities (1,002 scans, mostly children),
-    # 0 for AIHub (condition 2 as the study defines it: fine-tuned on AIHub's Korean faces alone).
+    # split looks like). None: 0.75 when FG-NET plays the identities (1,002 scans, mostly children;
+    # measured against 0.5 and 0.9 in the README), 0 for AIHub (condition 2 as the study defines it:
+    # fine-tuned on AIHub's Korean faces alone).
     utkface_share: float | None = None
     min_age_gap: int = 3           # years between neighbours in an order tuple
     min_age_gap_start: int = 0     # > min_age_gap: age-gap curriculum, from this gap down to min_age_gap

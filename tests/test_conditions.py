@@ -254,12 +254,13 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     train_every_run(get_config("smoke", identities="fgnet", test_set="utkface_asian", tuples_per_identity=2,
                                min_age_gap=2), paths)
     r = _read(paths, "vcop_downstream")
-    # FG-NET fine-tuning mixes in as many UTKFace training faces (utkface_share 0.5), and says so in its key
+    # FG-NET fine-tuning mixes in three UTKFace training faces for each of its own (utkface_share 0.75),
+    # and says so in its key
     from facelib.data.prepare import FaceCache
-    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.5
+    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.75
     assert set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val", "utkface/train", "utkface/val"}
     assert r["val"]["n"] == len(FaceCache(paths.cache_dir, "fgnet").split("finetune_val"))  # own val: FG-NET alone
-    assert r["train"]["n"] == 2 * len(FaceCache(paths.cache_dir, "fgnet").split("finetune_train"))
+    assert r["train"]["n"] == 4 * len(FaceCache(paths.cache_dir, "fgnet").split("finetune_train"))
     assert set(_read(paths, "baseline")["data_hashes"]) == {"utkface/train", "utkface/val"}
     assert r["test"]["dataset"] == "utkface" and r["test"]["split"] == "asian_test"
     summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",

@@ -46,5 +46,5 @@ def test_run_config_leaves_out_runtime_settings_and_other_runs():
 
 def test_utkface_share_defaults_by_identities():
     assert get_config("demo").finetune_utkface_share() == 0.0            # AIHub alone, as the study defines it
-    assert get_config("demo", identities="fgnet").finetune_utkface_share() == 0.5
+    assert get_config("demo", identities="fgnet").finetune_utkface_share() == 0.75
     assert get_config("demo", identities="fgnet", utkface_share=0.2).finetune_utkface_share() == 0.2
