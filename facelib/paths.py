@@ -92,6 +92,10 @@ def get_paths(preset: str = "demo", data_root: str = "", out_dir: str = "outputs
                  out_dir=res(out_dir), synthetic=synthetic, archive=archive)
 
 
+# 2: UTKFace / MegaAge chips aligned onto prepare's template (framed like the real chips)
+SYNTH_VERSION = 2
+
+
 def write_synthetic_marker(data_root, preset: str, seed: int) -> None:
     Path(data_root, SYNTHETIC_MARKER).write_text(json.dumps({"generator": "facelib.synth", "preset": preset,
-                                                             "seed": seed}))
+                                                             "seed": seed, "version": SYNTH_VERSION}))

@@ -13,9 +13,9 @@ __all__ = ["FaceCache", "prepare", "report_table", "ridge_signal_check", "READER
 
 def ensure_data(paths, cfg, progress: bool = True) -> None:
     """Generate the synthetic datasets when `paths` points at them and they are missing or
-    were generated with another preset or seed; stage an archive to the local disk; check
+    were generated with another preset, seed or generator version; stage an archive to the local disk; check
     that a real data folder exists. Returns the data folder to read."""
-    from ..paths import SYNTHETIC_MARKER, write_synthetic_marker
+    from ..paths import SYNTH_VERSION, SYNTHETIC_MARKER, write_synthetic_marker
     from .synth import synthesize
 
     marker = paths.data_root / SYNTHETIC_MARKER
@@ -24,7 +24,7 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
         dest = paths.root / "data" / "staged" / paths.data_root.relative_to(paths.root / "data" / "staged").parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:
-        wanted = {"preset": cfg.preset, "seed": cfg.data_seed}
+        wanted = {"preset": cfg.preset, "seed": cfg.data_seed, "version": SYNTH_VERSION}
         have = json.loads(marker.read_text()) if marker.exists() else {}
         if {k: have.get(k) for k in wanted} != wanted:
             print(f"generating synthetic {cfg.preset} data (data seed {cfg.data_seed}) in {paths.data_root}")

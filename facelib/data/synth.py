@@ -344,15 +344,25 @@ def _rng(seed, dataset, *idx):
     return np.random.default_rng([seed, _DATASET_IDS[dataset], *idx])
 
 
+def _aligned_chip(p: Person, age: float, rng, size: int) -> Image.Image:
+    """An aligned and cropped chip, as UTKFace and MegaAge-Asian publish them: a photo aligned on
+    its landmarks, with a little alignment noise, onto the template `prepare` aligns AIHub and
+    FG-NET faces to (measured on real UTKFace chips), so that every dataset is framed alike."""
+    from .prepare import align_face
+    canvas = 2 * size
+    img, lms, _ = _photo(p, age, rng, (canvas, canvas), int(size * rng.uniform(0.9, 1.1)),
+                         (canvas / 2 + rng.normal(0, 3), canvas / 2 + rng.normal(0, 3)))
+    iod = np.linalg.norm(lms[1] - lms[0])
+    return Image.fromarray(align_face(img, lms + rng.normal(0, 0.03 * iod, lms.shape), size))
+
+
 def _utk_one(args):
     root, seed, i, quirk = args
     rng = _rng(seed, "utkface", i)
     race = int(rng.choice(5, p=[0.42, 0.19, 0.15, 0.17, 0.07]))
     p = sample_person(rng, "asian" if race == 2 else "diverse", race)
     age = _utk_age(rng)
-    size = 200
-    img, _, _ = _photo(p, age, rng, (size, size), int(size * rng.uniform(0.92, 1.06)),
-                       (size / 2 + rng.normal(0, 3), size / 2 + rng.normal(0, 3)))
+    img = _aligned_chip(p, age, rng, 200)
     stamp = f"2017{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:09d}"
     label = _noisy_label(rng, age)
     if quirk == "no_race":
@@ -369,9 +379,10 @@ def _megaage_one(args):
     rng = _rng(seed, "megaage_asian", 0 if split == "train" else 1, i)
     p = sample_person(rng, "asian")
     age = _megaage_age(rng)
-    w, h = 178, 218
-    img, _, _ = _photo(p, age, rng, (w, h), int(178 * rng.uniform(0.9, 1.05)),
-                       (w / 2 + rng.normal(0, 3), h / 2 + rng.normal(0, 3)))
+    # 178 x 218 with the aligned face in the central square (what `prepare` crops), rows repeated
+    # above and below it
+    chip = np.asarray(_aligned_chip(p, age, rng, 178))
+    img = Image.fromarray(np.pad(chip, ((20, 20), (0, 0), (0, 0)), mode="edge"))
     img.save(root / split / f"{i + 1}.jpg", quality=90)
     return _noisy_label(rng, age)
 
