@@ -25,11 +25,10 @@ DESIGNS = {
 # the preset's recipe. Reported on held-out people: top-1, Kendall tau, pairwise accuracy (all pairs,
 # by age gap, on same-colour pairs).
 ORDER_RECIPES = {
-    "T! head (VCOP), cross-entropy": {"order_head": "vcop"},
     "score head, pairwise ranking (default)": {"order_head": "score"},
-    "both heads": {"order_head": "both"},
-    "score head, greyscale 0.5": {"order_head": "score", "order_grayscale": 0.5},
     "score head, age-gap curriculum 10 → 3 years": {"order_head": "score", "min_age_gap_start": 10},
+    "score head, 40 tuples per person per epoch": {"order_head": "score", "tuples_per_identity": 40},
+    "T! head (VCOP), cross-entropy": {"order_head": "vcop"},
 }
 
 
