@@ -32,9 +32,16 @@ ORDER_RECIPES = {
 }
 
 
-def design_paths(paths, name: str):
+def design_paths(paths, name: str, group: str = "designs"):
+    """Paths of one design (or recipe): its own weights and results under `<group>/<slug>/`."""
     slug = name.split(" ")[0].strip(",")
-    return replace(paths, weights_dir=paths.weights_dir / "designs" / slug, out_dir=paths.out_dir / "designs" / slug)
+    return replace(paths, weights_dir=paths.weights_dir / group / slug, out_dir=paths.out_dir / group / slug)
+
+
+def _write(paths, filename: str, out: dict) -> None:
+    """The comparison so far (written after each design or recipe, so a stopped run keeps its rows)."""
+    paths.results_dir.mkdir(parents=True, exist_ok=True)
+    (paths.results_dir / filename).write_text(json.dumps(out, indent=2))
 
 
 def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
@@ -65,8 +72,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
         out = {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real", "designs": rows}
-        paths.results_dir.mkdir(parents=True, exist_ok=True)
-        (paths.results_dir / "designs.json").write_text(json.dumps(out, indent=2))  # after each design
+        _write(paths, "designs.json", out)
     return out
 
 
@@ -93,8 +99,7 @@ def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool =
     recipes = ORDER_RECIPES if recipes is None else recipes
     rows = {}
     for i, (name, settings) in enumerate(recipes.items()):
-        base = replace(paths, weights_dir=paths.weights_dir / "order_recipes" / f"r{i}",
-                       out_dir=paths.out_dir / "order_recipes" / f"r{i}")
+        base = design_paths(paths, f"r{i}", group="order_recipes")
         per_seed = []
         for seed in seeds:
             c = replace(cfg, seed=int(seed), **settings).validate()
@@ -112,8 +117,7 @@ def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool =
         out = {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real",
                "identities": cfg.identities, "tuple_len": cfg.tuple_len, "min_age_gap": cfg.min_age_gap,
                "chance_top1": per_seed[0]["chance_top1"], "recipes": rows}
-        paths.results_dir.mkdir(parents=True, exist_ok=True)
-        (paths.results_dir / "order_recipes.json").write_text(json.dumps(out, indent=2))  # after each recipe
+        _write(paths, "order_recipes.json", out)
     return out
 
 
