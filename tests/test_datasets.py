@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from facelib.data.augment import BatchAugment, normalize_batch
 from facelib.data.datasets import FaceDataset, MixedFaceDataset, OrderTupleDataset, longest_chains, permutations, seed_worker
-from facelib.data.prepare import FaceCache
+from facelib.data.cache import FaceCache
 
 
 def test_permutations_are_all_distinct_and_ordered():

@@ -9,7 +9,8 @@ import pytest
 
 from facelib import conditions as C
 from facelib.config import get_config
-from facelib.data.prepare import FaceCache, prepare
+from facelib.data.cache import FaceCache
+from facelib.data.prepare import prepare
 from facelib.data.synth import synthesize
 from facelib.paths import Paths
 

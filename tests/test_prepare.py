@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facelib.data.prepare import ALIGN_TEMPLATE, FaceCache, align_face, prepare, similarity_transform
+from facelib.data.align import ALIGN_TEMPLATE, align_face, similarity_transform
+from facelib.data.cache import FaceCache
+from facelib.data.prepare import prepare
 
 
 def test_report_accounts_for_every_file(tiny_cache):
@@ -33,7 +35,7 @@ def test_cache_shapes_and_manifest(tiny_cache):
 
 def test_splits_are_identity_disjoint(tiny_cache):
     c = FaceCache(tiny_cache[0], "aihub")
-    assert set(c.manifest["split"]) == {"pretext_train", "pretext_val", "finetune_train", "finetune_val"}
+    assert set(c.manifest["split"]) == {"pretext_train", "pretext_val", "finetune_train", "finetune_val", "heldout"}
     assert (c.manifest.groupby("identity")["split"].nunique() == 1).all()
     u = FaceCache(tiny_cache[0], "utkface")
     assert set(u.manifest["split"]) == {"train", "val", "test"}
@@ -204,7 +206,7 @@ def test_staging_extracts_in_place_and_decodes_korean_windows_names(tmp_path):
 def test_near_identical_photos_are_grouped_and_different_faces_are_not():
     import io
 
-    from facelib.data.prepare import near_duplicate_groups, same_photo_groups
+    from facelib.data.dedup import near_duplicate_groups, same_photo_groups
     h = np.array([0b1011, 0b1010, 0xFFFF0000, 0b1011 | (1 << 40), 0xFFFF0000 ^ 0b111], dtype=np.uint64)
     assert near_duplicate_groups(h).tolist() == [0, 0, 2, 0, 2]            # within 4 bits, transitively
     rng = np.random.default_rng(0)

@@ -180,7 +180,7 @@ def test_windows_made_copies(tmp_path):
 def test_pixels_of_real_copies(tmp_path):
     """16-bit PNGs scaled, RGBA composited on white, EXIF orientation applied and checked
     against the label's width and height."""
-    from facelib.data.prepare import decode_photo, to_rgb
+    from facelib.data.decode import decode_photo, to_rgb
     import io
     grey16 = Image.fromarray((np.full((20, 30), 32768)).astype(np.uint16))
     assert np.asarray(to_rgb(grey16)).mean() == pytest.approx(128, abs=1)       # not white

@@ -4,7 +4,8 @@ import hashlib
 import numpy as np
 
 from facelib.config import SynthConfig
-from facelib.data.prepare import FaceCache, prepare, ridge_signal_check
+from facelib.data.cache import FaceCache, ridge_signal_check
+from facelib.data.prepare import prepare
 from facelib.data.readers import read_aihub, read_megaage, read_utkface
 from facelib.data.synth import AIHUB_QUIRKS, sample_person, render_face, synthesize
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .prepare import FaceCache, prepare, report_table, ridge_signal_check
+from .cache import FaceCache, report_table, ridge_signal_check
+from .prepare import prepare
 from .readers import READERS, read_aihub, read_fgnet, read_megaage, read_utkface
 from .records import DatasetLayoutError, FaceRecord, SkipReport
 
@@ -21,7 +22,7 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
     marker = paths.data_root / SYNTHETIC_MARKER
     if paths.archive is not None:
         from ..staging import stage_archive
-        dest = paths.root / "data" / "staged" / paths.data_root.relative_to(paths.root / "data" / "staged").parts[0]
+        dest = paths.home / "data" / "staged" / paths.data_root.relative_to(paths.home / "data" / "staged").parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:
         wanted = {"preset": cfg.preset, "seed": cfg.data_seed, "version": SYNTH_VERSION}

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .prepare import FaceCache
+from .cache import FaceCache
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 → (3, H, W) uint8 tensor (a copy: the cache is a read-only memmap)."""

@@ -348,7 +348,7 @@ def _aligned_chip(p: Person, age: float, rng, size: int) -> Image.Image:
     """An aligned and cropped chip, as UTKFace and MegaAge-Asian publish them: a photo aligned on
     its landmarks, with a little alignment noise, onto the template `prepare` aligns AIHub and
     FG-NET faces to (measured on real UTKFace chips), so that every dataset is framed alike."""
-    from .prepare import align_face
+    from .align import align_face
     canvas = 2 * size
     img, lms, _ = _photo(p, age, rng, (canvas, canvas), int(size * rng.uniform(0.9, 1.1)),
                          (canvas / 2 + rng.normal(0, 3), canvas / 2 + rng.normal(0, 3)))
@@ -514,13 +514,13 @@ def compose_photo(path, seed: int = 0, age: float = 35, population: str = "asian
                   face_size: int = 160, centre=(320, 190)) -> dict:
     """Write one photo: a generated face pasted at `centre` into a larger background.
 
-    Returns {"path", "age", "box"} with the true face box (x0, y0, x1, y1). For trying
+    Returns {"path", "age", "box", "eyes"} with the true face box (x0, y0, x1, y1) and pupils. For trying
     `facelib predict` and for its tests; drawn faces are found by OpenCV's cascades
     less reliably than real ones.
     """
     rng = np.random.default_rng([seed, 9])
     p = sample_person(rng, population)
-    img, _, box = _photo(p, age, rng, canvas, face_size, centre)
+    img, lms, box = _photo(p, age, rng, canvas, face_size, centre)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
-    return {"path": str(path), "age": age, "box": tuple(float(v) for v in box)}
+    return {"path": str(path), "age": age, "box": tuple(float(v) for v in box), "eyes": lms[:2].tolist()}
