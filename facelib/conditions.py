@@ -1,48 +1,49 @@
-"""The four conditions and the pretext task, each a plain function over one `fit` loop.
+"""The study's recipes, each a plain function over the one `fit` loop, readable top to bottom.
 
-- `baseline`         backbone + simple head on UTKFace
-- `korean_finetuned` the baseline's backbone, deeper head, on AIHub finetune-train
-- `vcop`             order pretraining on AIHub pretext tuples
-- `vcop_downstream`  the order-pretrained encoder + regression head on AIHub finetune-train
-- `multitrain`       order loss and age loss in every step
+- `baseline`              backbone + simple head on UTKFace
+- `korean_finetuned`      the baseline's backbone, deeper head, on the identities' fine-tuning people
+- `vcop`                  order pretraining on the identities' pretext people
+- `supervised_pretext`    plain age regression on exactly the photos `vcop` sees, with its budget
+- `vcop_downstream`       the order-pretrained encoder fine-tuned for age (condition 3), and its controls,
+  fine-tuned exactly alike: `aihub_scratch` (from the weights the pretext model started from) and
+  `supervised_downstream` (from `supervised_pretext`)
+- `multitrain`            order loss and age loss in every step (condition 4)
 
-Each returns a `RunResult` and writes `weights/<name>.pt` and `outputs/results/<name>.json`;
-`evaluate_condition` adds MegaAge-Asian test metrics to that file.
+Each writes `weights/<name>.pt` and `outputs/results/<name>.json`; `evaluate.evaluate_condition` adds
+the test split's metrics. Condition 3, its controls and condition 4 each train once per backbone
+learning-rate multiplier in `backbone_lr_grid` and keep the one with the lowest validation MAE.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Subset
 
-from .config import TEST_SPLIT, Config, config_from_dict
+from .config import (CONTROL, FINETUNE_ARMS, SUPERVISED_CONTROL, SUPERVISED_PRETEXT, Config, base_name,
+                     config_from_dict, labelled_name)
 from .data.augment import BatchAugment
-from .data.datasets import FaceDataset, MixedFaceDataset, OrderTupleDataset, permutations, seed_worker
-from .data.prepare import FaceCache
-from .metrics import mean_predictor_metrics, order_metrics, regression_metrics
-from .models import (AgeRegressor, KoreanHead, R21DOriginal, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
-                     SimpleHead, make_backbone, set_output_bias)
+from .data.cache import FaceCache
+from .data.datasets import permutations
+from .data.loaders import face_loaders, split_loader, tuple_loaders
+from .evaluate import evaluate_condition
+from .metrics import order_metrics, regression_metrics
+from .models import set_output_bias
+from .models.build import build_multitrain, build_order_model, build_regressor, model_from_checkpoint
 from .paths import Paths
-from .results import versions, write_result
-from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, fit, load_checkpoint,
-                    predict, predict_order, resolve_device, save_atomic, seed_everything)
+from .provenance import key_id, record_fields, run_key, weights_fields
+from .results import write_result
+from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, fit, load_checkpoint, predict,
+                    predict_order, save_atomic, seed_everything)
 
 PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
-                         "vcop": "01_ssl-preTextTask", "vcop_downstream": "02_ssl-regression",
-                         "multitrain": "05_multitrain", "aihub_scratch": "02_ssl-regression"}
-# The control for condition 3: its fine-tuning on the same data and budget, starting from the
-# weights its pretext model started from (random here) instead of the order task's.
-CONTROL = "aihub_scratch"
-# Runs on a share of the fine-tuning labels are named e.g. `vcop_downstream_labels25`.
-_LABELS = re.compile(r"^(.*)_labels(\d+)$")
+                         "vcop": "01_ssl-preTextTask", SUPERVISED_PRETEXT: "02_ssl-regression",
+                         "vcop_downstream": "02_ssl-regression", CONTROL: "02_ssl-regression",
+                         SUPERVISED_CONTROL: "02_ssl-regression", "multitrain": "05_multitrain"}
+# Where each fine-tuning arm starts: the pretext run whose encoder it loads (None: the weights the
+# pretext model started from).
+ARM_START = {"vcop_downstream": "vcop", CONTROL: None, SUPERVISED_CONTROL: SUPERVISED_PRETEXT}
 
 
 @dataclass
@@ -50,116 +51,17 @@ class RunResult:
     name: str
     model: nn.Module
     fit: FitResult
-    val: dict           # metrics on the run's own validation split
+    val: dict           # metrics on the run's own validation split (its identities' people alone)
     weights: Path
     train_ages: np.ndarray | None = None
-
-
-# ---------------------------------------------------------------- model builders
-
-def build_regressor(cfg: Config, head: str = "simple", encoder: str = "shared2d") -> nn.Module:
-    """An age regressor: (B, 3, H, W) → (B,). encoder "r21d_original" gives the original's stacked-copies model."""
-    if encoder == "r21d_original":
-        return R21DRegressor(R21DOriginal(), cfg.tuple_len)
-    backbone, dim = make_backbone(cfg.backbone, cfg.imagenet_init)
-    return AgeRegressor(backbone, KoreanHead(dim) if head == "korean" else SimpleHead(dim, cfg.head_dropout))
-
-
-def build_order_model(cfg: Config, encoder: str = "shared2d", backbone=None) -> nn.Module:
-    if encoder == "r21d_original":
-        return R21DOrderModel(cfg.tuple_len, backbone)
-    if backbone is None:
-        backbone, dim = make_backbone(cfg.backbone, cfg.imagenet_init)
-    else:
-        dim = _feat_dim(backbone, cfg.image_size)
-    return Shared2DOrderModel(backbone, dim, cfg.tuple_len, cfg.order_head)
-
-
-def _feat_dim(backbone, size):
-    with torch.no_grad():
-        was = backbone.training
-        backbone.eval()
-        d = backbone(torch.zeros(1, 3, size, size)).shape[-1]
-        backbone.train(was)
-    return d
-
-
-class MultitrainModel(nn.Module):
-    """`order` and `regressor`; with a shared encoder both hold the same backbone object."""
-
-    def __init__(self, order: nn.Module, regressor: nn.Module):
-        super().__init__()
-        self.order, self.regressor = order, regressor
-
-    def forward(self, x):
-        return self.regressor(x)
-
-    def param_groups(self, lr: float, backbone_lr_mult: float):
-        """The groups of condition 3: encoder(s) at lr x backbone_lr_mult, every head at lr."""
-        encoders = {id(p): p for m in (self.regressor.backbone, _encoder_of(self.order)) for p in m.parameters()}
-        heads = [p for p in self.parameters() if id(p) not in encoders]
-        return [{"params": list(encoders.values()), "lr": lr * backbone_lr_mult, "name": "backbone"},
-                {"params": heads, "lr": lr, "name": "head"}]
-
-
-def _encoder_of(order_model: nn.Module) -> nn.Module:
-    return order_model.encoder if isinstance(order_model, R21DOrderModel) else order_model.backbone
-
-
-def build_multitrain(cfg: Config) -> MultitrainModel:
-    if cfg.encoder == "r21d_original":
-        enc = R21DOriginal()
-        regressor = R21DRegressor(enc if cfg.share_encoder else R21DOriginal(), cfg.tuple_len)
-        return MultitrainModel(R21DOrderModel(cfg.tuple_len, enc), regressor)
-    regressor = build_regressor(cfg)
-    order = build_order_model(cfg, backbone=regressor.backbone if cfg.share_encoder else None)
-    return MultitrainModel(order, regressor)
-
-
-def build_model(name: str, cfg: Config) -> nn.Module:
-    """The architecture of a named run, as `load_model` rebuilds it."""
-    name = base_name(name)
-    if name == "baseline":
-        return build_regressor(cfg)
-    if name == "korean_finetuned":
-        return build_regressor(cfg, head="korean")
-    if name == "vcop":
-        return build_order_model(cfg, cfg.encoder)
-    if name in ("vcop_downstream", CONTROL):
-        return build_regressor(cfg, encoder=cfg.encoder)
-    if name == "multitrain":
-        return build_multitrain(cfg)
-    raise ValueError(f"unknown run {name!r}")
-
-
-def base_name(name: str) -> str:
-    """`vcop_downstream_labels25` → `vcop_downstream`."""
-    m = _LABELS.match(name)
-    return m.group(1) if m else name
-
-
-def labelled_name(name: str, fraction: float) -> str:
-    """The run name of `name` trained on `fraction` of the fine-tuning labels."""
-    return name if fraction >= 1 else f"{name}_labels{round(fraction * 100)}"
+    heldout: dict | None = None     # metrics on the identities' held-out people
+    selection: dict | None = None   # the backbone multipliers tried and the one kept
 
 
 def check_name(name: str) -> str:
     if base_name(name) not in PREREQUISITE_NOTEBOOK:
         raise ValueError(f"condition={name!r} is not one of {', '.join(map(repr, PREREQUISITE_NOTEBOOK))}")
     return name
-
-
-def state_hash(state: dict) -> str:
-    """A short hash of a model's weights: what a downstream run records of its upstream."""
-    h = hashlib.sha1()
-    for k in sorted(state):
-        h.update(k.encode())
-        h.update(state[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def key_id(key: dict) -> str:
-    return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def weights_path(paths: Paths, name: str) -> Path:
@@ -176,109 +78,37 @@ def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config
     return model.to(device).eval(), cfg
 
 
-def model_from_checkpoint(name: str, ckpt: dict) -> tuple[nn.Module, Config]:
-    cfg = config_from_dict(ckpt["config"])
-    model = build_model(name, replace(cfg, imagenet_init=False))  # the checkpoint holds every weight
-    model.load_state_dict(ckpt["model"])
-    return model.eval(), cfg
+def identities(cfg: Config, paths: Paths) -> FaceCache:
+    """The identities dataset (AIHub or FG-NET), its people split for this model seed."""
+    return FaceCache(paths.cache_dir, cfg.identities,
+                     split_seed=(cfg.data_seed, cfg.seed) if cfg.resplit_identities else None)
 
 
-# ---------------------------------------------------------------- data
+# ---------------------------------------------------------------- shared steps
 
-def _loader(ds, batch_size, shuffle, cfg: Config):
-    device = resolve_device(cfg.device)
-    # Workers are started afresh each epoch (not persistent), so they take their seeds from the
-    # per-epoch seed of `fit`: a resumed run draws the same tuples as an uninterrupted one.
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(ds) > batch_size,
-                      num_workers=cfg.num_workers, worker_init_fn=seed_worker,
-                      pin_memory=device.type == "cuda")
-
-
-def face_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int, copies=1,
-                 fraction: float = 1.0, rehearsal: bool = False):
-    """Training and validation loaders of one cache, and the training ages.
-
-    rehearsal (fine-tuning runs, `Config.utkface_share` > 0): UTKFace training faces are mixed
-    into the training set, and a seeded draw of UTKFace validation faces, in the same share, into
-    the validation set that picks the best epoch: a run is chosen for the faces it trains on, not
-    for the identities' few validation people alone (`own_val_loader` has those)."""
-    tr = FaceDataset(cache, train_split, copies, fraction=fraction, seed=cfg.data_seed)
-    va = FaceDataset(cache, val_split, copies)
-    share = cfg.finetune_utkface_share() if rehearsal else 0.0
-    if share > 0:
-        utk = FaceCache(cache.cache_dir, "utkface")
-        tr = MixedFaceDataset(tr, FaceDataset(utk, "train", copies), share, seed=cfg.data_seed)
-        utk_val = FaceDataset(utk, "val", copies)
-        n = min(len(utk_val), round(len(va) * share / (1 - share)))
-        draw = np.random.default_rng([cfg.data_seed, 31]).permutation(len(utk_val))[:n]
-        va = ConcatDataset([va, Subset(utk_val, draw.tolist())])
-    return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg), tr.ages
-
-
-def own_val_loader(cfg: Config, cache: FaceCache, val_split: str, batch_size: int, copies=1):
-    """The validation faces of the run's own dataset alone (its fit, beside its test MAE)."""
-    return _loader(FaceDataset(cache, val_split, copies), batch_size, False, cfg)
-
-
-def rehearsal_data(cfg: Config, cache: FaceCache) -> dict:
-    """The run-key entry of the UTKFace faces a fine-tuning run mixes in (none without rehearsal)."""
-    if cfg.finetune_utkface_share() == 0:
-        return {}
-    utk = FaceCache(cache.cache_dir, "utkface")
-    return {f"utkface/{s}": utk.split_hashes.get(s, utk.data_hash) for s in ("train", "val")}
-
-
-def tuple_loaders(cfg: Config, cache: FaceCache, train_split: str, val_split: str, batch_size: int):
-    mk = lambda split, fixed: OrderTupleDataset(  # noqa: E731
-        cache, split, cfg.tuple_len, cfg.min_age_gap, cfg.tuples_per_identity, fixed=fixed, seed=cfg.data_seed,
-        gap_start=0 if fixed else cfg.min_age_gap_start)
-    tr = mk(train_split, False)
-    va = mk(val_split, True)
-    return _loader(tr, batch_size, True, cfg), _loader(va, batch_size, False, cfg)
-
-
-def run_key(cfg: Config, name: str, cache: FaceCache, splits, upstream: dict | None = None,
-            fraction: float = 1.0, rehearsal: bool = False) -> dict:
-    """What a run learns from: the hashes of the splits it reads, its upstream weights, its settings."""
-    data = {f"{cache.name}/{s}": cache.split_hashes.get(s, cache.data_hash) for s in splits}
-    config = cfg.run_config()
-    if rehearsal:
-        data.update(rehearsal_data(cfg, cache))
-        config["utkface_share"] = cfg.finetune_utkface_share()
-    if fraction < 1:
-        config["label_fraction"] = fraction
-    return {"config": config, "data": data, "upstream": upstream or {}}
-
-
-def _common(cfg: Config, paths: Paths, cache: FaceCache, res: FitResult, wpath: Path, name: str) -> dict:
-    """Fields every training record holds: what produced it and what it cost."""
-    return {"kind": "order" if name == "vcop" else "regressor", "preset": cfg.preset,
-            "data": "synthetic" if paths.synthetic else "real", "seed": cfg.seed, "data_seed": cfg.data_seed,
-            "config": cfg.to_dict(), "versions": versions(), "data_hash": cache.data_hash,
-            "run_id": key_id(res.key), "data_hashes": res.key["data"], "upstream": res.key["upstream"],
-            "budget": {"images_seen": res.budget["images"], "epochs": res.budget["epochs"],
-                       "steps": res.budget["steps"], "seconds": round(res.budget["seconds"], 1)},
-            "weights": paths.rel(wpath), "history": paths.rel(paths.runs_dir / name / "history.csv"),
-            "best_epoch": res.best_epoch + 1, "epochs_run": len(res.history)}
-
-
-def _run(name, cfg, paths, model, task, train_loader, val_loader, groups, progress, key, max_epochs=None):
-    tc = getattr(cfg, base_name(name))
+def _train(name: str, cfg: Config, paths: Paths, model, task, train_loader, val_loader, groups, tc, key,
+           progress: bool, max_epochs=None, part: str = "") -> FitResult:
+    """`fit` into weights/runs/<name>[/<part>]/, with TensorBoard and history under outputs/runs/."""
+    sub = f"{name}/{part}" if part else name
     res = fit(model, task, train_loader, val_loader, param_groups=groups, train_cfg=tc,
-              run_dir=paths.weights_dir / "runs" / name, seed=cfg.seed, device=cfg.device, amp=cfg.amp,
-              progress=progress, tensorboard_dir=paths.runs_dir / name, config=cfg.to_dict(), key=key,
-              max_epochs=max_epochs)
-    wpath = weights_path(paths, name)
+              run_dir=paths.weights_dir / "runs" / sub, seed=cfg.seed, device=cfg.device, amp=cfg.amp,
+              progress=progress, tensorboard_dir=paths.runs_dir / sub, config=cfg.to_dict(), key=key,
+              max_epochs=max_epochs, label=sub)
+    (paths.runs_dir / sub).mkdir(parents=True, exist_ok=True)
+    res.history.to_csv(paths.runs_dir / sub / "history.csv", index=False)
+    return res
+
+
+def _save(name: str, cfg: Config, paths: Paths, model, run_id: str) -> Path:
     state = model.state_dict()
-    save_atomic({"model": state, "config": cfg.to_dict(), "name": name, "run_id": key_id(res.key),
-                 "state_hash": state_hash(state)}, wpath)
-    (paths.runs_dir / name).mkdir(parents=True, exist_ok=True)
-    res.history.to_csv(paths.runs_dir / name / "history.csv", index=False)
-    return res, wpath
+    wpath = weights_path(paths, name)
+    save_atomic({"model": state, **weights_fields(cfg, paths, name, run_id, state)}, wpath)
+    return wpath
 
 
 def _require(paths: Paths, name: str) -> tuple[dict, str]:
     """The checkpoint a run starts from, and the hash of its weights (for the run key)."""
+    from .provenance import state_hash
     p = weights_path(paths, name)
     if not p.exists():
         raise FileNotFoundError(f"{p}: the {name!r} weights this step starts from do not exist; "
@@ -287,30 +117,38 @@ def _require(paths: Paths, name: str) -> tuple[dict, str]:
     return ckpt, ckpt.get("state_hash") or state_hash(ckpt["model"])
 
 
-def _data_blocks(dataset: str, train_split: str, val_split: str, train_ages, val: dict) -> dict:
-    """The `train` and `val` blocks of a regressor's results file."""
-    return {"train": {"dataset": dataset, "split": train_split, "n": int(len(train_ages)),
-                      "mean_age": float(np.mean(train_ages)), "train_ages": train_ages.tolist()},
-            "val": {"dataset": dataset, "split": val_split, **val}}
+def _errors(model, cfg: Config, cache: FaceCache, split: str, copies: int) -> dict:
+    """Metrics of a regressor on one split, with each face's absolute error, person and cache row
+    (for comparisons that pair faces and resample people)."""
+    pred, true = predict(model, split_loader(cfg, cache, split, 128, copies), cfg.device, cfg.amp)
+    rows = cache.split(split)
+    return {"dataset": cache.name, "split": split, **regression_metrics(pred, true),
+            "abs_errors": np.abs(pred - true).round(3).tolist(), "identities": rows["identity"].astype(str).tolist(),
+            "faces": rows["index"].astype(int).tolist()}
 
 
-def _regression_run(name, cfg, paths, model, cache, train_split, val_split, groups, progress, copies=1,
-                    max_epochs=None, upstream=None, fraction: float = 1.0, rehearsal: bool = False):
-    tc = getattr(cfg, base_name(name))
+def _train_block(train_ages, cache: FaceCache, split: str) -> dict:
+    return {"dataset": cache.name, "split": split, "n": int(len(train_ages)), "mean_age": float(np.mean(train_ages)),
+            "train_ages": np.asarray(train_ages).tolist()}
+
+
+def _val_split(cfg: Config, cache: FaceCache, split: str, rehearsal: bool) -> str:
+    share = cfg.finetune_utkface_share() if rehearsal else 0.0
+    return f"{cache.name}/{split}" + (f" + UTKFace val ({share:.0%} of the faces)" if share else "")
+
+
+def _regression(name, cfg, paths, model, cache, train_split, val_split, groups, tc, progress, *, copies=1,
+                max_epochs=None, upstream=None, fraction=1.0, rehearsal=False, augment=None, part=""):
+    """Train a regressor on one split, choosing its epoch on another; (FitResult, training ages)."""
     tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies, fraction,
                                       rehearsal)
-    key = run_key(cfg, name, cache, (train_split, val_split), upstream, fraction, rehearsal)
-    res, wpath = _run(name, cfg, paths, model, RegressionTask(tc.loss, BatchAugment()), tr, va, groups, progress,
-                      key, max_epochs=max_epochs)
-    pred, true = predict(model, own_val_loader(cfg, cache, val_split, tc.batch_size, copies), cfg.device, cfg.amp)
-    val = {**regression_metrics(pred, true), "abs_errors": np.abs(pred - true).round(3).tolist()}
-    write_result(paths.results_dir, name, fresh=True, **_common(cfg, paths, cache, res, wpath, name),
-                 **_data_blocks(cache.name, train_split, val_split, train_ages, val), label_fraction=fraction,
-                 utkface_share=cfg.finetune_utkface_share() if rehearsal else 0.0)
-    return RunResult(name, model, res, val, wpath, train_ages)
+    key = run_key(cfg, cache, (train_split, val_split), upstream, fraction, rehearsal)
+    task = RegressionTask(tc.loss, augment or BatchAugment())
+    res = _train(name, cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs, part)
+    return res, train_ages
 
 
-# ---------------------------------------------------------------- conditions
+# ---------------------------------------------------------------- conditions 1 and 2
 
 def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 1: backbone + simple head trained on UTKFace train (validated on UTKFace val)."""
@@ -318,36 +156,67 @@ def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) 
     cache = FaceCache(paths.cache_dir, "utkface")
     model = build_regressor(cfg)
     set_output_bias(model.head, float(cache.split("train")["age"].mean()))
-    groups = model.param_groups(cfg.baseline.lr, cfg.baseline.backbone_lr_mult)
-    return _regression_run("baseline", cfg, paths, model, cache, "train", "val", groups, progress,
-                           max_epochs=max_epochs)
+    tc = cfg.baseline
+    res, ages = _regression("baseline", cfg, paths, model, cache, "train", "val",
+                            model.param_groups(tc.lr, tc.backbone_lr_mult), tc, progress, max_epochs=max_epochs)
+    wpath = _save("baseline", cfg, paths, model, key_id(res.key))
+    val = {k: v for k, v in _errors(model, cfg, cache, "val", 1).items() if k not in ("identities", "faces")}
+    write_result(paths.results_dir, "baseline", fresh=True,
+                 **record_fields(cfg, paths, cache, res, wpath, "baseline", "regressor"),
+                 train=_train_block(ages, cache, "train"), val=val,
+                 selection={"epoch": f"lowest validation MAE on {_val_split(cfg, cache, 'val', False)}"},
+                 history=paths.rel(paths.runs_dir / "baseline" / "history.csv"), utkface_share=0.0)
+    return RunResult("baseline", model, res, val, wpath, ages)
 
 
 def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 2: the baseline's backbone (head re-initialised, deeper), backbone LR = 0.1 x head LR,
-    age-weighted L1, on AIHub finetune-train (with UTKFace train faces mixed in when
-    `cfg.finetune_utkface_share()` > 0, as for conditions 3, 4 and the control)."""
+    age-weighted L1, on the identities' fine-tuning people (with UTKFace training faces mixed in when
+    `cfg.finetune_utkface_share()` > 0, as for conditions 3, 4 and the controls)."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base, base_hash = _require(paths, "baseline")
-    cache = FaceCache(paths.cache_dir, cfg.identities)
+    cache = identities(cfg, paths)
     model = build_regressor(replace(cfg, imagenet_init=False), head="korean")  # the baseline's backbone follows
-    state = {k[len("backbone."):]: v for k, v in base["model"].items() if k.startswith("backbone.")}
-    model.backbone.load_state_dict(state)
+    model.backbone.load_state_dict({k[len("backbone."):]: v for k, v in base["model"].items()
+                                    if k.startswith("backbone.")})
     set_output_bias(model.head, float(cache.split("finetune_train")["age"].mean()))
     tc = cfg.korean_finetuned
-    groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
-    return _regression_run("korean_finetuned", cfg, paths, model, cache, "finetune_train", "finetune_val",
-                           groups, progress, max_epochs=max_epochs, upstream={"baseline": base_hash},
-                           rehearsal=True)
+    res, ages = _regression("korean_finetuned", cfg, paths, model, cache, "finetune_train", "finetune_val",
+                            model.param_groups(tc.lr, tc.backbone_lr_mult), tc, progress, max_epochs=max_epochs,
+                            upstream={"baseline": base_hash}, rehearsal=True)
+    return _finish_regressor("korean_finetuned", cfg, paths, model, cache, res, ages, 1, rehearsal=True)
 
+
+def _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehearsal, selection=None,
+                      part="", **extra) -> RunResult:
+    """Save a fine-tuned regressor and its record: its own validation people, its held-out people."""
+    run_id = key_id({"candidates": selection["keys"]}) if selection else key_id(res.key)
+    wpath = _save(name, cfg, paths, model, run_id)
+    val = {k: v for k, v in _errors(model, cfg, cache, "finetune_val", copies).items()
+           if k not in ("identities", "faces", "abs_errors")}
+    heldout = _errors(model, cfg, cache, "heldout", copies)
+    chosen = {"epoch": f"lowest validation MAE on {_val_split(cfg, cache, 'finetune_val', rehearsal)}"}
+    if selection:
+        chosen.update({k: v for k, v in selection.items() if k != "keys"})
+    fields = record_fields(cfg, paths, cache, res, wpath, name, "regressor")
+    fields["run_id"] = run_id
+    fields["finished"] = bool(res.finished and (selection or {}).get("finished", True))
+    hist = f"{name}/{part}" if part else name
+    write_result(paths.results_dir, name, fresh=True, **fields, train=_train_block(ages, cache, "finetune_train"),
+                 val=val, heldout=heldout, selection=chosen,
+                 history=paths.rel(paths.runs_dir / hist / "history.csv"),
+                 utkface_share=cfg.finetune_utkface_share() if rehearsal else 0.0, **extra)
+    return RunResult(name, model, res, val, wpath, ages, heldout, chosen)
+
+
+# ---------------------------------------------------------------- pretraining
 
 def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
-    """The pretext task: predict the permutation of T shuffled photos of one person (AIHub pretext splits).
-
-    Order metrics are measured on tuples of the finetune-val identities, which the
-    pretext model never sees (pretext-val picks its best epoch)."""
+    """The pretext task: put T shuffled photos of one person back in order (the identities' pretext
+    people; pretext_val picks the epoch of the highest Kendall tau). Its order metrics are measured
+    on tuples of the held-out people, whom no run trains on."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    cache = FaceCache(paths.cache_dir, cfg.identities)
+    cache = identities(cfg, paths)
     tc = cfg.vcop
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
@@ -355,67 +224,136 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(grayscale=cfg.order_grayscale),
                      cfg.kendall_convention)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
-    key = run_key(cfg, "vcop", cache, ("pretext_train", "pretext_val"))
-    res, wpath = _run("vcop", cfg, paths, model, task, tr, va, groups, progress, key, max_epochs=max_epochs)
+    key = run_key(cfg, cache, ("pretext_train", "pretext_val"))
+    res = _train("vcop", cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs)
     res.budget["images"] *= cfg.tuple_len  # tuples → photos
-    _, test = tuple_loaders(cfg, cache, "pretext_train", "finetune_val", tc.batch_size)
-    logits, labels, ages, grey = predict_order(model, task, test, cfg.device, cfg.amp)
+    wpath = _save("vcop", cfg, paths, model, key_id(res.key))
+    _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", tc.batch_size)
+    logits, labels, ages, grey = predict_order(model, task, held, cfg.device, cfg.amp)
     pretext = order_metrics(logits, labels, perms.numpy(), ages, grey=grey)
     val = res.history.iloc[res.best_epoch].to_dict() if res.best_epoch >= 0 else {}
-    write_result(paths.results_dir, "vcop", fresh=True, **_common(cfg, paths, cache, res, wpath, "vcop"),
+    write_result(paths.results_dir, "vcop", fresh=True, **record_fields(cfg, paths, cache, res, wpath, "vcop", "order"),
                  encoder=cfg.encoder, tuple_len=cfg.tuple_len, min_age_gap=cfg.min_age_gap,
                  dropped_identities=len(tr.dataset.dropped),
-                 pretext={**pretext, "split": "finetune_val identities (unseen in pretraining)"},
-                 val={k: float(v) for k, v in val.items()})
+                 pretext={**pretext, "split": f"{cache.name}/heldout (people never seen in pretraining)"},
+                 val={k: float(v) for k, v in val.items()},
+                 selection={"epoch": f"highest Kendall tau on {cache.name}/pretext_val"},
+                 history=paths.rel(paths.runs_dir / "vcop" / "history.csv"))
     return RunResult("vcop", model, res, pretext, wpath)
 
 
-def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
-                    from_scratch: bool = False, label_fraction: float = 1.0) -> RunResult:
-    """Condition 3: the order-pretrained encoder + regression head on AIHub finetune-train
-    (settings: `cfg.vcop_downstream`, encoder LR = 0.1 x head LR by default).
+def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
+    """The pretraining of the supervised control: per-photo age regression (L1) on exactly the people
+    and photos `vcop` trains on (pretext_train; pretext_val picks the epoch), with its epochs,
+    learning rate, augmentation and images per step (T photos for each of its tuples), and as many
+    steps per epoch: what ordering adds beyond the labels it is built from is the difference
+    between condition 3 and `supervised_downstream`."""
+    seed_everything(cfg.seed)
+    cache = identities(cfg, paths)
+    tuples_per_epoch = len(tuple_loaders(cfg, cache, "pretext_train", "pretext_val", cfg.vcop.batch_size)[0])
+    tc = replace(cfg.vcop, loss="l1", batch_size=cfg.vcop.batch_size * cfg.tuple_len, steps_per_epoch=tuples_per_epoch)
+    model = build_regressor(cfg, encoder=cfg.encoder)
+    if cfg.encoder == "shared2d":
+        set_output_bias(model.head, float(cache.split("pretext_train")["age"].mean()))
+    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
+    groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
+    res, ages = _regression(SUPERVISED_PRETEXT, cfg, paths, model, cache, "pretext_train", "pretext_val", groups, tc,
+                            progress, copies=copies, max_epochs=max_epochs,
+                            augment=BatchAugment(grayscale=cfg.order_grayscale))
+    wpath = _save(SUPERVISED_PRETEXT, cfg, paths, model, key_id(res.key))
+    val = {k: v for k, v in _errors(model, cfg, cache, "pretext_val", copies).items()
+           if k not in ("identities", "faces", "abs_errors")}
+    write_result(paths.results_dir, SUPERVISED_PRETEXT, fresh=True,
+                 **record_fields(cfg, paths, cache, res, wpath, SUPERVISED_PRETEXT, "pretext"),
+                 encoder=cfg.encoder, train=_train_block(ages, cache, "pretext_train"), val=val,
+                 selection={"epoch": f"lowest validation MAE on {cache.name}/pretext_val"},
+                 history=paths.rel(paths.runs_dir / SUPERVISED_PRETEXT / "history.csv"))
+    return RunResult(SUPERVISED_PRETEXT, model, res, val, wpath, ages)
 
-    from_scratch: the control `aihub_scratch`: the same model, data and number of labelled images
-        from the weights the pretext model started from (settings: `cfg.aihub_scratch`), so that the
-        difference to condition 3 is the order pretraining alone.
-    label_fraction: train on this share of the finetune-train identities (the same subset for both
-        arms, nested across fractions); the run is named e.g. `vcop_downstream_labels25`."""
-    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    name = labelled_name(CONTROL if from_scratch else "vcop_downstream", label_fraction)
-    cache = FaceCache(paths.cache_dir, cfg.identities)
-    # The control starts where the pretext model started (ImageNet when imagenet_init); condition 3
-    # from the pretext model's weights.
-    model = build_regressor(cfg if from_scratch else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
-    upstream = {}
-    if not from_scratch:
-        pre, upstream["vcop"] = _require(paths, "vcop")
+
+# ---------------------------------------------------------------- condition 3, its controls, condition 4
+
+def _select(name: str, cfg: Config, train_one) -> tuple[float, dict, dict]:
+    """Train one candidate per backbone multiplier in `cfg.backbone_lr_grid` (each from the same
+    initial weights) and keep the one with the lowest validation MAE. Returns (multiplier, the
+    candidates {m: (FitResult, model, ...)}, the selection record)."""
+    candidates = {m: train_one(m) for m in cfg.backbone_lr_grid}
+    best = min(candidates, key=lambda m: candidates[m][0].best_metric)
+    record = {"backbone_lr_mult": best, "backbone_lr_grid": list(cfg.backbone_lr_grid),
+              "val_mae_by_mult": {f"{m:g}": float(c[0].best_metric) for m, c in candidates.items()},
+              "mult": "lowest validation MAE among backbone_lr_grid, on the split that picks the epoch",
+              "finished": all(c[0].finished for c in candidates.values()),
+              "images_seen_all_candidates": int(sum(c[0].budget["images"] for c in candidates.values())),
+              "keys": {f"{m:g}": c[0].key for m, c in candidates.items()}}
+    print(f"[{name}] backbone LR multiplier {best:g} kept (validation MAE "
+          + ", ".join(f"{m:g}: {c[0].best_metric:.3f}" for m, c in candidates.items()) + ")")
+    return best, candidates, record
+
+
+def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_fraction: float = 1.0,
+                 progress: bool = True, max_epochs=None) -> RunResult:
+    """Condition 3 (`vcop_downstream`) or one of its controls (`aihub_scratch`, `supervised_downstream`),
+    fine-tuned for age on the identities' fine-tuning people, all with the same training block
+    (`cfg.vcop_downstream`), rehearsal and selection; they differ only in the encoder they start from
+    (`ARM_START`).
+
+    label_fraction: train on this share of the fine-tuning people (the same subset for every arm,
+        nested across fractions); the run is named e.g. `vcop_downstream_labels25`."""
+    if arm not in FINETUNE_ARMS:
+        raise ValueError(f"arm={arm!r} is not one of {', '.join(map(repr, FINETUNE_ARMS))}")
+    name = labelled_name(arm, label_fraction)
+    cache = identities(cfg, paths)
+    start, upstream, pre = ARM_START[arm], {}, None
+    if start is not None:
+        pre, upstream[start] = _require(paths, start)
         pre_cfg = config_from_dict(pre["config"])
         if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
-            raise ValueError(f"weights/vcop.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
-                             f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, "
-                             f"backbone={cfg.backbone!r}; run notebook 01_ssl-preTextTask again with these")
-        prefix = "encoder." if cfg.encoder == "r21d_original" else "backbone."
-        model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
-                                        if k.startswith(prefix)})
-    if cfg.encoder == "shared2d":
-        set_output_bias(model.head, float(cache.split("finetune_train", label_fraction, cfg.data_seed)["age"].mean()))
-    tc = getattr(cfg, base_name(name))
-    groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
+            raise ValueError(f"weights/{start}.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
+                             f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, backbone="
+                             f"{cfg.backbone!r}; run notebook {PREREQUISITE_NOTEBOOK[start]} again with these")
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
-    return _regression_run(name, cfg, paths, model, cache, "finetune_train", "finetune_val", groups, progress,
-                           copies=copies, max_epochs=max_epochs, upstream=upstream, fraction=label_fraction,
-                           rehearsal=True)
+    tc = cfg.vcop_downstream
+
+    def train_one(mult):
+        seed_everything(cfg.seed)  # every candidate and every arm starts from the same random head
+        # The no-pretraining control starts where the pretext model started (ImageNet when imagenet_init).
+        model = build_regressor(cfg if pre is None else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
+        if pre is not None:
+            prefix = "encoder." if start == "vcop" and cfg.encoder == "r21d_original" else "backbone."
+            model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
+                                            if k.startswith(prefix)})
+        if cfg.encoder == "shared2d":
+            set_output_bias(model.head, float(cache.split("finetune_train", label_fraction, cfg.data_seed)["age"].mean()))
+        tcm = replace(tc, backbone_lr_mult=mult)
+        res, ages = _regression(name, cfg, paths, model, cache, "finetune_train", "finetune_val",
+                                model.param_groups(tcm.lr, mult), tcm, progress, copies=copies,
+                                max_epochs=max_epochs, upstream=upstream, fraction=label_fraction, rehearsal=True,
+                                part=f"lr{mult:g}")
+        return res, model, ages
+
+    mult, cands, selection = _select(name, cfg, train_one)
+    res, model, ages = cands[mult]
+    return _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehearsal=True, selection=selection,
+                             part=f"lr{mult:g}", label_fraction=label_fraction, start=start or "no pretraining")
 
 
-def condition_3_arms(cfg: Config, paths: Paths, control: bool = True, label_fractions=(), progress: bool = True,
+def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
+                    label_fraction: float = 1.0) -> RunResult:
+    """Condition 3: the order-pretrained encoder + a regression head (see `finetune_arm`)."""
+    return finetune_arm(cfg, paths, "vcop_downstream", label_fraction, progress, max_epochs)
+
+
+def condition_3_arms(cfg: Config, paths: Paths, controls: bool = True, label_fractions=(), progress: bool = True,
                      evaluate: bool = True) -> dict:
-    """Condition 3 and (with `control`) its control, on all the fine-tuning labels and on each share in
-    `label_fractions` (e.g. [0.1, 0.25, 0.5]; the same identity subsets for both arms), each tested
-    on the test split when `evaluate`. Returns {run name: RunResult}."""
+    """Condition 3 and (with `controls`) both controls, and the control's pretraining first, on all
+    the fine-tuning labels and on each share in `label_fractions` (e.g. [0.1, 0.25, 0.5]; the same
+    people for every arm), each tested on the test split when `evaluate`. Returns {run name: RunResult}."""
     runs = {}
+    if controls:
+        runs[SUPERVISED_PRETEXT] = supervised_pretext(cfg, paths, progress)
     for fraction in sorted({*map(float, label_fractions), 1.0}):
-        for scratch in ((False, True) if control else (False,)):
-            run = vcop_downstream(cfg, paths, progress, from_scratch=scratch, label_fraction=fraction)
+        for arm in (FINETUNE_ARMS if controls else ("vcop_downstream",)):
+            run = finetune_arm(cfg, paths, arm, fraction, progress)
             runs[run.name] = run
             if evaluate:
                 evaluate_condition(run.name, paths, run.model, cfg)
@@ -423,87 +361,36 @@ def condition_3_arms(cfg: Config, paths: Paths, control: bool = True, label_frac
 
 
 def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
-    """Condition 4: every step computes λ·age loss (finetune-train faces) + (1 − λ)·order loss
-    (pretext-train tuples); one shared encoder with two heads, or two independent encoders."""
-    seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    cache = FaceCache(paths.cache_dir, cfg.identities)
+    """Condition 4: every step computes λ·age loss (fine-tuning faces) + (1 − λ)·order loss (pretext
+    tuples); one shared encoder with two heads, or two independent encoders (`share_encoder`)."""
+    cache = identities(cfg, paths)
     tc = cfg.multitrain
-    model = build_multitrain(cfg)
-    if cfg.encoder == "shared2d":
-        set_output_bias(model.regressor.head, float(cache.split("finetune_train")["age"].mean()))
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
-    ftr, fva, train_ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies,
-                                        rehearsal=True)
-    n_tuples = max(1, tc.batch_size // cfg.tuple_len)
-    otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", n_tuples)
+    ftr, fva, ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies,
+                                  rehearsal=True)
+    otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", max(1, tc.batch_size // cfg.tuple_len))
     perms = permutations(cfg.tuple_len)
     task = MultiTask(OrderTask(perms, cfg.order_loss, cfg.soft_temperature,
                                BatchAugment(grayscale=cfg.order_grayscale), cfg.kendall_convention),
                      RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
-    groups = model.param_groups(tc.lr, tc.backbone_lr_mult)
-    key = run_key(cfg, "multitrain", cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"),
-                  rehearsal=True)
-    res, wpath = _run("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
-                      groups, progress, key, max_epochs=max_epochs)
-    pred, true = predict(model.regressor, own_val_loader(cfg, cache, "finetune_val", tc.batch_size, copies),
-                         cfg.device, cfg.amp)
-    val = {**regression_metrics(pred, true), "abs_errors": np.abs(pred - true).round(3).tolist()}
-    logits, labels, ages, grey = predict_order(model.order, task.order, ova, cfg.device, cfg.amp)
-    write_result(paths.results_dir, "multitrain", fresh=True, **_common(cfg, paths, cache, res, wpath, "multitrain"),
-                 **_data_blocks(cfg.identities, "finetune_train", "finetune_val", train_ages, val),
-                 pretext_val=order_metrics(logits, labels, perms.numpy(), ages, grey=grey),
-                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda,
-                 utkface_share=cfg.finetune_utkface_share())
-    return RunResult("multitrain", model, res, val, wpath, train_ages)
+    key = run_key(cfg, cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"), rehearsal=True)
 
+    def train_one(mult):
+        seed_everything(cfg.seed)
+        model = build_multitrain(cfg)
+        if cfg.encoder == "shared2d":
+            set_output_bias(model.regressor.head, float(cache.split("finetune_train")["age"].mean()))
+        tcm = replace(tc, backbone_lr_mult=mult)
+        res = _train("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
+                     model.param_groups(tcm.lr, mult), tcm, key, progress, max_epochs, part=f"lr{mult:g}")
+        return res, model, ages
 
-# ---------------------------------------------------------------- evaluation on MegaAge-Asian
-
-def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, cfg: Config | None = None,
-                       device="auto") -> dict:
-    """Test metrics of a condition on the test split (`cfg.test_set`: MegaAge-Asian's, or UTKFace's
-    Asian faces held out of training), beside a mean-age predictor fitted on the condition's own
-    training labels. Saves predictions and updates the results file."""
-    check_name(name)
-    result_path = paths.results_dir / f"{name}.json"
-    notebook = PREREQUISITE_NOTEBOOK[base_name(name)]
-    if not result_path.exists():
-        raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook {notebook} first")
-    record = json.loads(result_path.read_text())
-    if model is None:
-        ckpt = load_checkpoint(weights_path(paths, name))
-        model, cfg = model_from_checkpoint(name, ckpt)
-        trained = ckpt.get("run_id")
-        if trained != record.get("run_id"):
-            raise ValueError(f"{weights_path(paths, name)} (run {trained}) and {result_path} (run "
-                             f"{record.get('run_id')}) come from different training runs; run notebook {notebook} again")
-    regressor = model.regressor if isinstance(model, MultitrainModel) else model
-    dataset, split = TEST_SPLIT[cfg.test_set]
-    cache = FaceCache(paths.cache_dir, dataset)
-    rows = cache.split(split)
-    ds = FaceDataset(cache, split)
-    pred, true = predict(regressor, _loader(ds, 128, False, cfg), device, cfg.amp)
-    train_ages = record["train"]["train_ages"]
-    test = regression_metrics(pred, true)
-    ref = mean_predictor_metrics(train_ages, true)
-    pred_dir = paths.results_dir / "predictions"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"index": rows["index"].to_numpy(), "source": rows["source"].to_numpy(), "age": true,
-                  "pred": pred}).to_csv(pred_dir / f"{name}.csv", index=False)
-    write_result(paths.results_dir, name, test={"dataset": dataset, "split": split, "test_set": cfg.test_set, **test},
-                 mean_predictor=ref, predictions=paths.rel(pred_dir / f"{name}.csv"),
-                 test_data_hash=cache.split_hashes.get(split, cache.data_hash))
-    return {"test": test, "mean_predictor": ref}
-
-
-def test_table(paths: Paths, seeds, names) -> pd.DataFrame:
-    """Test metrics of the named runs in each seed, each beside its mean-age predictor's MAE."""
-    rows = {}
-    for seed in ([seeds] if isinstance(seeds, int) else seeds):
-        results_dir = paths.for_seed(seed).results_dir
-        for name in names:
-            r = json.loads((results_dir / f"{name}.json").read_text())
-            if "test" in r:
-                rows[(name, seed)] = {**{k: r["test"][k] for k in ("mae", "rmse", "r2", "ca3", "ca5", "n")},
-                                      "mean predictor mae": r["mean_predictor"]["mae"]}
-    return pd.DataFrame(rows).T.rename_axis(["run", "seed"])
+    mult, cands, selection = _select("multitrain", cfg, train_one)
+    res, model, _ = cands[mult]
+    _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", max(1, tc.batch_size // cfg.tuple_len))
+    logits, labels, order_ages, grey = predict_order(model.order, task.order, held, cfg.device, cfg.amp)
+    run = _finish_regressor("multitrain", cfg, paths, model, cache, res, ages, copies, rehearsal=True,
+                            selection=selection, part=f"lr{mult:g}",
+                            pretext_heldout=order_metrics(logits, labels, perms.numpy(), order_ages, grey=grey),
+                            share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
+    return run

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, asdict, replace
 
 PRESETS = ("smoke", "demo", "full")
@@ -20,12 +21,28 @@ ORDER_HEADS = ("vcop", "score", "both")
 IDENTITIES = ("aihub", "fgnet")
 TEST_SETS = ("megaage_asian", "utkface_asian")
 TEST_SPLIT = {"megaage_asian": ("megaage_asian", "test"), "utkface_asian": ("utkface", "asian_test")}
+TEST_NAMES = {"megaage_asian": "the MegaAge-Asian test split",
+              "utkface_asian": "the Asian faces of UTKFace held out of training"}
+IDENTITY_NAMES = {"aihub": "AIHub", "fgnet": "FG-NET"}
 ORDER_LOSSES = ("ce", "soft")
-# Runs trained by a `TrainConfig` block of their own; `aihub_scratch` is the control of condition 3.
-RUNS = ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "aihub_scratch", "multitrain")
+# The two controls of condition 3, fine-tuned exactly as it is: from the weights its pretext model
+# started from (no pretraining), and from an encoder pretrained by plain age regression on the same
+# pretext people and photos (supervised pretraining instead of ordering).
+CONTROL = "aihub_scratch"
+SUPERVISED_CONTROL = "supervised_downstream"
+CONTROLS = (CONTROL, SUPERVISED_CONTROL)
+# Condition 3 and its controls share one training block (`Config.vcop_downstream`).
+FINETUNE_ARMS = ("vcop_downstream", *CONTROLS)
+# The pretraining of the supervised control: per-photo age regression, `vcop`'s people, photos and budget.
+SUPERVISED_PRETEXT = "supervised_pretext"
+# Runs trained by a `TrainConfig` block of their own.
+RUNS = ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain")
 # Settings that say where or how fast a run goes, not what it learns: a run started with one value
 # continues with another (a half-done CPU run resumes on a GPU).
 RUNTIME_FIELDS = ("device", "num_workers", "amp")
+# Settings that choose between runs or say which data a run reads: the data hashes and each run's own
+# training block already cover their effect on a run, so they stay out of its key.
+SELECTION_FIELDS = ("backbone_lr_grid", "resplit_identities")
 AGE_LOSSES = ("l1", "mse", "weighted_l1")
 # A T!-way classification head over more than 5! = 120 classes is not what VCOP
 # does and would need far more data than any of these datasets hold.
@@ -55,6 +72,8 @@ class TrainConfig:
     patience: int = 5              # epochs without improvement before stopping
     loss: str = "l1"
     steps_per_epoch: int = 0       # 0: one pass over the training data
+    micro_batch: int = 0           # > 0: gradients accumulated over chunks of this many items (same
+                                   # effective batch); on CUDA halved by itself when a batch runs out of memory
 
 
 @dataclass
@@ -66,14 +85,16 @@ class Config:
     test_set: str = "megaage_asian"  # megaage_asian | utkface_asian (race 2 held out of UTKFace)
     device: str = "auto"           # "auto" picks CUDA when available
     num_workers: int = 0
+    # Each model seed draws its own split of the identities' people (pretext, fine-tuning,
+    # validation, held-out), from (data_seed, seed); the test split stays fixed. False: the split
+    # `prepare` made with data_seed, the same for every seed.
+    resplit_identities: bool = True
     # data
     image_size: int = 64
     crop_margin: float = 0.25      # extra border around an AIHub box, per side
     # Share of UTKFace training faces mixed into every fine-tuning epoch of conditions 2-4 and the
-    # control (rehearsal, so that fine-tuning on the identities does not forget the faces the test
-    # split looks like). None: 0.75 when FG-NET plays the identities (1,002 scans, mostly children;
-    # measured against 0.5 and 0.9 in the README), 0 for AIHub (condition 2 as the study defines it:
-    # fine-tuned on AIHub's Korean faces alone).
+    # controls (rehearsal, so that fine-tuning on the identities does not forget the faces the test
+    # split looks like). None: a fixed rule, see `finetune_utkface_share`.
     utkface_share: float | None = None
     min_age_gap: int = 3           # years between neighbours in an order tuple
     min_age_gap_start: int = 0     # > min_age_gap: age-gap curriculum, from this gap down to min_age_gap
@@ -92,6 +113,10 @@ class Config:
     soft_temperature: float = 0.5  # order_loss="soft": the original's temperature
     kendall_convention: str = "positions"  # order_loss="soft": "items" is the original's distance
     multitrain_lambda: float = 0.5  # total = lambda * age + (1 - lambda) * order
+    # Backbone learning-rate multipliers (backbone LR = head LR x m) that condition 3, its controls
+    # and condition 4 each train with; each arm keeps the one with the lowest validation MAE, so no
+    # arm is handicapped by a multiplier chosen for another.
+    backbone_lr_grid: tuple = (0.1, 1.0)
     # Chance that a photo of an order tuple is shown in greyscale, each photo on its own: where
     # older photos are more often greyscale (FG-NET's scans, AIHub's film years), colour tells the
     # order without looking at the face; 0.5 makes it uninformative for photos that have colour.
@@ -104,10 +129,12 @@ class Config:
     korean_finetuned: TrainConfig = field(default_factory=lambda: TrainConfig(
         backbone_lr_mult=0.1, loss="weighted_l1"))
     vcop: TrainConfig = field(default_factory=lambda: TrainConfig(loss="", batch_size=16))
-    vcop_downstream: TrainConfig = field(default_factory=lambda: TrainConfig(
-        backbone_lr_mult=0.1, warmup_epochs=2))
-    aihub_scratch: TrainConfig = field(default_factory=lambda: TrainConfig(warmup_epochs=2))
+    # Condition 3 and both controls (`FINETUNE_ARMS`); its backbone_lr_mult is chosen from backbone_lr_grid.
+    vcop_downstream: TrainConfig = field(default_factory=lambda: TrainConfig(warmup_epochs=2))
     multitrain: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        self.backbone_lr_grid = tuple(float(m) for m in self.backbone_lr_grid)
 
     def validate(self) -> "Config":
         """Raise ValueError naming the parameter and its allowed values."""
@@ -133,6 +160,8 @@ class Config:
             raise ValueError(f"order_grayscale={self.order_grayscale}: must be in [0, 1]")
         if not 0.0 <= self.multitrain_lambda <= 1.0:
             raise ValueError(f"multitrain_lambda={self.multitrain_lambda}: must be in [0, 1]")
+        if not self.backbone_lr_grid or min(self.backbone_lr_grid) < 0:
+            raise ValueError(f"backbone_lr_grid={self.backbone_lr_grid}: give one or more multipliers >= 0")
         if self.image_size < 16:
             raise ValueError(f"image_size={self.image_size}: must be at least 16 pixels")
         for name in RUNS:
@@ -148,9 +177,11 @@ class Config:
         return self
 
     def finetune_utkface_share(self) -> float:
-        """`utkface_share`, with None resolved for the dataset that plays the identities."""
+        """`utkface_share`, with None resolved by a rule fixed before any test result: with AIHub 0
+        (condition 2 as the study defines it: fine-tuned on Korean faces alone); with FG-NET (1,002
+        scans, mostly children) 0.5, equal parts of its faces and UTKFace's."""
         if self.utkface_share is None:
-            return 0.75 if self.identities == "fgnet" else 0.0
+            return 0.5 if self.identities == "fgnet" else 0.0
         return float(self.utkface_share)
 
     def to_dict(self) -> dict:
@@ -161,9 +192,30 @@ class Config:
         but the runtime settings, the synthetic data sizes (the data hash covers the data) and the
         training blocks of the runs."""
         d = self.to_dict()
-        for k in (*RUNTIME_FIELDS, "synth", *RUNS, "utkface_share"):
+        for k in (*RUNTIME_FIELDS, *SELECTION_FIELDS, "synth", *RUNS, "utkface_share"):
             d.pop(k)  # utkface_share: the fine-tuning runs add its resolved value (conditions.run_key)
         return d
+
+
+# Runs on a share of the fine-tuning labels are named e.g. `vcop_downstream_labels25`.
+_LABELS = re.compile(r"^(.*)_labels(\d+)$")
+
+
+def base_name(name: str) -> str:
+    """`vcop_downstream_labels25` → `vcop_downstream`."""
+    m = _LABELS.match(name)
+    return m.group(1) if m else name
+
+
+def labelled_name(name: str, fraction: float) -> str:
+    """The run name of `name` trained on `fraction` of the fine-tuning labels."""
+    return name if fraction >= 1 else f"{name}_labels{round(fraction * 100)}"
+
+
+def label_percent(name: str) -> int:
+    """The share of fine-tuning labels a run name says (100 without a suffix)."""
+    m = _LABELS.match(name)
+    return int(m.group(2)) if m else 100
 
 
 def _check_choice(name, value, allowed):
@@ -172,14 +224,11 @@ def _check_choice(name, value, allowed):
 
 
 def _aihub_arms(**tc) -> dict:
-    """Conditions 3, 4 and the control: the same epochs, batch size and schedule, and no early stop
-    (patience = epochs), so each sees the same number of labelled AIHub images. The pretrained
-    encoder of condition 3 is fine-tuned at 0.1 x the head's LR; the arms that start from the
-    same weights as its pretext model did (control, multitrain) train the backbone at the head's LR."""
+    """Condition 3 (and its controls, which share its block) and condition 4: the same epochs, batch
+    size and schedule, and no early stop (patience = epochs), so each sees the same number of
+    labelled images; each picks its backbone multiplier from `backbone_lr_grid`."""
     same = dict(**tc, patience=tc["epochs"])
-    return {"vcop_downstream": TrainConfig(**same, backbone_lr_mult=0.1),
-            "aihub_scratch": TrainConfig(**same, backbone_lr_mult=1.0),
-            "multitrain": TrainConfig(**same, backbone_lr_mult=1.0)}
+    return {"vcop_downstream": TrainConfig(**same), "multitrain": TrainConfig(**same)}
 
 
 def _preset(name: str) -> Config:
@@ -193,8 +242,7 @@ def _preset(name: str) -> Config:
             baseline=TrainConfig(**tc),
             korean_finetuned=TrainConfig(**tc, backbone_lr_mult=0.1, loss="weighted_l1"),
             vcop=TrainConfig(**{**tc, "batch_size": 8}, loss=""),
-            vcop_downstream=TrainConfig(**tc, backbone_lr_mult=0.1),
-            aihub_scratch=TrainConfig(**tc),
+            vcop_downstream=TrainConfig(**tc),
             multitrain=TrainConfig(**tc),
         )
     if name == "demo":
@@ -244,7 +292,7 @@ def _override(obj, path, value):
 
 def config_from_dict(d: dict) -> Config:
     """Inverse of `Config.to_dict` (used when reading a checkpoint or results file)."""
-    d = dict(d)
+    d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(Config)}}
     d["synth"] = SynthConfig(**d.get("synth", {}))
     for name in RUNS:
         if name in d:

@@ -12,12 +12,17 @@ from dataclasses import replace
 
 import numpy as np
 
-# What differs between the two: the encoder, and the original's loss (soft-permutation with its
-# Kendall distance over items, temperature 0.5). Data, splits, epochs and batch sizes are shared.
+# What differs: the encoder and the losses. The original's README trained its order model with
+# cross-entropy over the T! orders and its regressor with MSE; its code also holds a soft-permutation
+# loss (Kendall distance over items, temperature 0.5), kept as a labelled variant. Data, splits,
+# epochs, batch sizes and selection are shared.
 DESIGNS = {
-    "facelib (shared2d, cross-entropy)": {"encoder": "shared2d", "order_head": "vcop", "order_loss": "ce"},
-    "original (r21d_original, soft loss, items, T 0.5)": {"encoder": "r21d_original", "order_loss": "soft",
-                                                           "kendall_convention": "items", "soft_temperature": 0.5},
+    "facelib (shared2d, score head, L1)": {"encoder": "shared2d", "order_head": "score"},
+    "original (r21d_original, cross-entropy, MSE)": {"encoder": "r21d_original", "order_loss": "ce",
+                                                     "vcop_downstream.loss": "mse"},
+    "original, variant: soft-permutation loss (items, T 0.5), MSE": {
+        "encoder": "r21d_original", "order_loss": "soft", "kendall_convention": "items", "soft_temperature": 0.5,
+        "vcop_downstream.loss": "mse"},
 }
 
 
@@ -32,10 +37,19 @@ ORDER_RECIPES = {
 }
 
 
-def design_paths(paths, name: str, group: str = "designs"):
-    """Paths of one design (or recipe): its own weights and results under `<group>/<slug>/`."""
-    slug = name.split(" ")[0].strip(",")
+def design_paths(paths, index: int, group: str = "designs"):
+    """Paths of one design (or recipe): its own weights and results under `<group>/d<index>/`."""
+    slug = f"d{index}"
     return replace(paths, weights_dir=paths.weights_dir / group / slug, out_dir=paths.out_dir / group / slug)
+
+
+def with_settings(cfg, seed: int, settings: dict):
+    """`cfg` for one seed with a design's or recipe's settings (nested ones as "block.field")."""
+    from .config import _override
+    c = replace(cfg, seed=int(seed))
+    for key, value in settings.items():
+        c = _override(c, key.split("."), value)
+    return c.validate()
 
 
 def _write(paths, filename: str, out: dict) -> None:
@@ -44,34 +58,50 @@ def _write(paths, filename: str, out: dict) -> None:
     (paths.results_dir / filename).write_text(json.dumps(out, indent=2))
 
 
+def side_result(paths, filename: str) -> tuple[dict | None, str]:
+    """A side result (designs.json, order_recipes.json) if it was made from the data in place:
+    (result, "") or (None, why not)."""
+    from .provenance import data_kind
+    path = paths.results_dir / filename
+    if not path.exists():
+        return None, f"no {filename}"
+    out = json.loads(path.read_text())
+    if out.get("data") != data_kind(paths) or out.get("data_id") != paths.data_id:
+        return None, (f"{filename} was made from other data ({out.get('data')}, {out.get('data_id')}); "
+                      f"the data in place are {data_kind(paths)} ({paths.data_id})")
+    return out, ""
+
+
 def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
     """Train and test both designs for every seed; write and return outputs/results/designs.json."""
     from . import conditions as C
+    from .provenance import data_kind
     from .results import abs_errors
     from .stats import compare, mae_ci
     rows = {}
-    for name, settings in DESIGNS.items():
-        base = design_paths(paths, name)
+    for i, (name, settings) in enumerate(DESIGNS.items()):
+        base = design_paths(paths, i)
         per_seed = {}
         for seed in seeds:
-            c, p = replace(cfg, seed=int(seed), **settings).validate(), base.for_seed(int(seed))
+            c, p = with_settings(cfg, seed, settings), base.for_seed(int(seed))
             pre = C.vcop(c, p, progress=progress)
-            C.condition_3_arms(c, p, progress=progress)
+            for arm in ("vcop_downstream", C.CONTROL):
+                C.evaluate_condition(arm, p, C.finetune_arm(c, p, arm, progress=progress).model, c)
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
                                    for n in ("vcop", "vcop_downstream", C.CONTROL)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-        e3, ec = (abs_errors(per_seed, n, paths.root)[0] for n in ("vcop_downstream", C.CONTROL))
+        (e3, _, _, groups), (ec, _, _, _) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", C.CONTROL))
         top1 = [r["vcop"]["pretext"]["top1"] for r in per_seed.values()]
         tau = [r["vcop"]["pretext"]["kendall_tau"] for r in per_seed.values()]
         rows[name] = {"settings": settings, "seeds": list(map(int, seeds)),
                       "pretext_top1": float(np.mean(top1)), "pretext_top1_seeds": top1,
                       "pretext_kendall_tau": float(np.mean(tau)), "pretext_kendall_tau_seeds": tau,
-                      "vcop_downstream_mae": float(e3.mean()), "vcop_downstream_mae_ci95": mae_ci(e3),
-                      "aihub_scratch_mae": float(ec.mean()), "aihub_scratch_mae_ci95": mae_ci(ec),
-                      "vs_control": compare("vcop_downstream", C.CONTROL, e3, ec),
+                      "vcop_downstream_mae": float(e3.mean()), "vcop_downstream_mae_ci95": mae_ci(e3, groups),
+                      "aihub_scratch_mae": float(ec.mean()), "aihub_scratch_mae_ci95": mae_ci(ec, groups),
+                      "vs_control": compare("vcop_downstream", C.CONTROL, e3, ec, groups=groups),
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
-        out = {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real", "designs": rows}
+        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "designs": rows}
         _write(paths, "designs.json", out)
     return out
 
@@ -96,13 +126,14 @@ def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool =
     """Train the pretext model of every recipe for every seed; write and return
     outputs/results/order_recipes.json (means over seeds and each seed's metrics)."""
     from . import conditions as C
+    from .provenance import data_kind
     recipes = ORDER_RECIPES if recipes is None else recipes
     rows = {}
     for i, (name, settings) in enumerate(recipes.items()):
-        base = design_paths(paths, f"r{i}", group="order_recipes")
+        base = design_paths(paths, i, group="order_recipes")
         per_seed = []
         for seed in seeds:
-            c = replace(cfg, seed=int(seed), **settings).validate()
+            c = with_settings(cfg, seed, settings)
             per_seed.append(C.vcop(c, base.for_seed(int(seed)), progress=progress).val)
         keys = ("top1", "kendall_tau", "pairwise_acc", "pairwise_acc_same_colour", "pairwise_acc_mixed_colour")
         row = {"settings": settings, "seeds": list(map(int, seeds)), "per_seed": per_seed}
@@ -114,8 +145,7 @@ def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool =
                                                         if g in m.get("pairwise_acc_by_gap", {})]))
                                       for g in sorted(gaps, key=lambda g: float(g.split("-")[0].rstrip("+")))}
         rows[name] = row
-        out = {"preset": cfg.preset, "data": "synthetic" if paths.synthetic else "real",
-               "identities": cfg.identities, "tuple_len": cfg.tuple_len, "min_age_gap": cfg.min_age_gap,
+        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "identities": cfg.identities, "tuple_len": cfg.tuple_len, "min_age_gap": cfg.min_age_gap,
                "chance_top1": per_seed[0]["chance_top1"], "recipes": rows}
         _write(paths, "order_recipes.json", out)
     return out

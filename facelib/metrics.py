@@ -6,11 +6,20 @@ import math
 import numpy as np
 from scipy import stats
 
+# The one age-group table: MAE by group, the derived group classification, predict's groups.
 AGE_GROUPS = [(0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 69), (70, 200)]
 
 
 def group_label(lo, hi):
     return f"{lo}+" if hi >= 200 else f"{lo}-{hi}"
+
+
+def age_group(age: float) -> str:
+    """The label of the group an age falls in ("30-39", "70+")."""
+    for lo, hi in AGE_GROUPS:
+        if age < hi + 1:
+            return group_label(lo, hi)
+    return group_label(*AGE_GROUPS[-1])
 
 
 def regression_metrics(pred, true) -> dict:

@@ -1,25 +1,22 @@
-"""The one results format: `outputs/results/<name>.json`, merged as a run progresses,
-and the summary that 06_eval-all writes."""
+"""The one results format: `outputs/seed<k>/results/<name>.json` per trained run, and the summary
+that 06_eval-all writes from the records that still describe what is in place."""
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import CONDITIONS
+from .config import CONDITIONS, CONTROL, CONTROLS, FINETUNE_ARMS, SUPERVISED_PRETEXT, label_percent
 
 REGRESSION_KEYS = ("mae", "rmse", "r2", "ca3", "ca5", "n")
+# Runs the summary compares: the four conditions, and condition 3's two controls beside them.
+COMPARED = (*CONDITIONS, *CONTROLS)
 
 
-def versions() -> dict:
-    import torch
-    import torchvision
-    from . import __version__
-    return {"facelib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
+class NothingToReport(ValueError):
+    """No condition has test results left that describe the weights and data in place."""
 
 
 def _jsonable(o):
@@ -59,34 +56,23 @@ def read_results(results_dir) -> dict:
     return out
 
 
-# Runs the summary compares; `aihub_scratch` is the control of condition 3, reported beside the four.
-CONTROL = "aihub_scratch"
-COMPARED = (*CONDITIONS, CONTROL)
+def collect(paths, seeds, preset: str = "") -> tuple[dict, list[dict], list[str]]:
+    """The results of each model seed that still describe the weights and data in place:
+    ({seed: {name: record}}, [{seed, file, why} left out], [other warnings]).
 
-
-def collect(paths, seeds) -> tuple[dict, list[str]]:
-    """The results of each model seed that still describe the weights and data in place, and a
-    warning for every file left out or every inconsistency: {seed: {name: result}}, [warnings].
-
-    A results file is stale when its weights were trained again since (another run id), when the
-    prepared data it was trained or tested on changed, or when its seed is not one of `seeds`."""
-    from .data.prepare import FaceCache
-    from .train import load_checkpoint
-
-    hashes = {}
-    for name in ("utkface", "megaage_asian", "aihub", "fgnet"):
-        try:
-            hashes[name] = FaceCache(paths.cache_dir, name).split_hashes
-        except FileNotFoundError:
-            hashes[name] = {}
-    per_seed, warnings = {}, []
+    Fails closed (`provenance.why_stale`): a record trained again since, on other data or another
+    kind of data, from upstream weights no longer in place, by another code version, or that did
+    not finish, is left out, once, with the reason."""
+    from .provenance import Inventory, why_stale
+    inv = Inventory(paths, preset)
+    per_seed, left_out, warnings = {}, [], []
     for seed in seeds:
         sp = paths.for_seed(seed)
         kept = {}
         for name, r in read_results(sp.results_dir).items():
-            why = _stale(r, sp, hashes, load_checkpoint)
+            why = why_stale(r, sp, inv)
             if why:
-                warnings.append(f"seed {seed}: {sp.rel(sp.results_dir / (name + '.json'))} left out: {why}")
+                left_out.append({"seed": seed, "file": sp.rel(sp.results_dir / f"{name}.json"), "why": why})
             else:
                 kept[name] = r
         per_seed[seed] = kept
@@ -95,107 +81,114 @@ def collect(paths, seeds) -> tuple[dict, list[str]]:
     if others:
         warnings.append(f"results of seeds {others} lie in {paths.rel(paths.out_dir)} but are not part of "
                         f"this summary (seeds {list(seeds)})")
-    runs = [r for rs in per_seed.values() for r in rs.values() if "run_id" in r]
-    for key, what in (("preset", "presets"), ("data", "data kinds"), ("data_seed", "data seeds")):
-        values = sorted({str(r.get(key)) for r in runs})
-        if len(values) > 1:
-            warnings.append(f"results come from different {what}: {', '.join(values)}")
-    return per_seed, warnings
+    return per_seed, left_out, warnings
 
 
-def _stale(r: dict, paths, hashes: dict, load_checkpoint) -> str:
-    if "run_id" not in r:
-        return ""  # not a training record (data.json)
-    w = paths.root / r.get("weights", "")
-    if not w.is_file():
-        return f"its weights {r.get('weights')} are gone"
-    trained = load_checkpoint(w).get("run_id")
-    if trained != r["run_id"]:
-        return f"{r.get('weights')} was trained again since (run {trained}, this file: run {r['run_id']})"
-    for key, h in r.get("data_hashes", {}).items():
-        dataset, split = key.split("/", 1)
-        if hashes.get(dataset, {}).get(split, h) != h:
-            return f"it was trained on other {key} data than the cache now holds"
-    test, where = r.get("test_data_hash"), r.get("test", {})
-    dataset, split = where.get("dataset", "megaage_asian"), where.get("split", "test")
-    if test and hashes.get(dataset, {}).get(split, test) != test:
-        return f"it was tested on other {dataset}/{split} data than the cache now holds"
-    return ""
+def left_out_lines(left_out: list[dict]) -> list[str]:
+    return [f"seed {e['seed']}: {e['file']} left out: {e['why']}" for e in left_out]
 
 
-def abs_errors(per_seed: dict, name: str, root) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages) of a run tested in every seed."""
-    errs, mean_errs, ages = [], [], None
+# ---------------------------------------------------------------- errors of the runs
+
+def abs_errors(per_seed: dict, name: str, paths) -> tuple | None:
+    """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages, person of each face) of a run
+    tested in every seed; None where a seed has no test results for it."""
+    errs, mean_errs, ages, groups = [], [], None, None
     for results in per_seed.values():
         r = results.get(name)
         if not r or "test" not in r or not r.get("predictions"):
             return None
-        df = pd.read_csv(Path(root) / r["predictions"]).sort_values("index")
+        df = pd.read_csv(paths.abs(r["predictions"]), keep_default_na=False).sort_values("index")
         if ages is not None and not np.array_equal(ages, df["age"].to_numpy()):
             raise ValueError(f"{name}: seeds were tested on different faces")
         ages = df["age"].to_numpy()
+        groups = df["identity"].astype(str).to_numpy() if "identity" in df else None
         errs.append(np.abs(df["pred"].to_numpy() - ages))
         mean_errs.append(np.abs(r["mean_predictor"]["predicts"] - ages))
-    return np.stack(errs), np.stack(mean_errs), ages
+    return np.stack(errs), np.stack(mean_errs), ages, groups
 
 
-def val_errors(per_seed: dict, name: str) -> np.ndarray | None:
-    """|pred − age| (seeds, faces) of a run on its own validation split, where every seed has them."""
-    errs = [rs.get(name, {}).get("val", {}).get("abs_errors") for rs in per_seed.values()]
-    if not errs or any(e is None for e in errs) or len({len(e) for e in errs}) != 1:
+def heldout_errors(per_seed: dict, name: str):
+    """(errors, groups) of a run on the identities' held-out people in every seed: a (seeds, faces)
+    array and the person of each face when every seed held out the same people, else a list of
+    per-seed arrays (each seed its own people) and None. None where a seed lacks them."""
+    blocks = [rs.get(name, {}).get("heldout") for rs in per_seed.values()]
+    if not blocks or any(b is None or "abs_errors" not in b for b in blocks):
         return None
-    return np.array(errs, dtype=float)
+    faces = [b.get("faces") for b in blocks]
+    if all(f == faces[0] for f in faces):
+        return np.array([b["abs_errors"] for b in blocks], dtype=float), np.array(blocks[0]["identities"])
+    return [np.array(b["abs_errors"], dtype=float) for b in blocks], None
 
 
-def _condition_block(per_seed: dict, name: str, err, mean_err) -> dict:
-    from .stats import mae_ci, paired_diff
+# ---------------------------------------------------------------- the summary
+
+def _condition_block(per_seed: dict, name: str, err, mean_err, groups) -> dict:
+    from .stats import mean_interval
     tests = [rs[name]["test"] for rs in per_seed.values()]
     block = {k: float(np.mean([t[k] for t in tests])) for k in ("mae", "rmse", "r2", "ca3", "ca5")}
-    _, ci_vs_mean = paired_diff(err, mean_err)
-    block.update(n=int(tests[0]["n"]), mae_seeds=[float(t["mae"]) for t in tests], mae_ci95=mae_ci(err),
-                 beats_mean_predictor=bool(ci_vs_mean[1] < 0), mean_predictor_mae=float(mean_err.mean()))
+    vs_mean = mean_interval(err - mean_err, groups)
+    block.update(n=int(tests[0]["n"]), mae_seeds=[float(t["mae"]) for t in tests],
+                 mae_ci95=mean_interval(err, groups)["ci95"], beats_mean_predictor=bool(vs_mean["ci95"][1] < 0),
+                 mean_predictor_mae=float(mean_err.mean()))
     vals = [rs[name]["val"] for rs in per_seed.values() if "mae" in rs[name].get("val", {})]
-    if vals:  # fit against transfer: the MAE on the run's own validation split beside its test MAE
-        block.update(val_mae=float(np.mean([v["mae"] for v in vals])), val_dataset=vals[0].get("dataset", ""))
+    if vals:  # fit against transfer: the MAE on the run's own validation people beside its test MAE
+        block.update(val_mae=float(np.mean([v["mae"] for v in vals])),
+                     val_split=f"{vals[0].get('dataset', '')}/{vals[0].get('split', '')}")
+    held = [rs[name]["heldout"]["mae"] for rs in per_seed.values() if "heldout" in rs[name]]
+    if len(held) == len(per_seed):
+        block["heldout_mae"] = float(np.mean(held))
+    mults = [rs[name].get("selection", {}).get("backbone_lr_mult") for rs in per_seed.values()]
+    if all(m is not None for m in mults):
+        block["backbone_lr_mult_seeds"] = mults
     return block
 
 
-def summarize(per_seed: dict, root, warnings=()) -> dict:
-    """The summary contract: preset, data kind, the four conditions' test metrics (means over model
-    seeds, with `mae_seeds`, `mae_ci95` and `beats_mean_predictor`), the mean-age reference (fitted
-    on the baseline's training labels), the control, `comparisons` with verdicts, the pretext
-    metrics, each run's training budget and, when it was run, `label_efficiency`."""
+def _pairs(names) -> list[tuple[str, str]]:
+    pairs = [(c, "baseline") for c in CONDITIONS if c != "baseline" and c in names and "baseline" in names]
+    return pairs + [(a, c) for a in ("vcop_downstream", "multitrain") for c in CONTROLS if a in names and c in names]
+
+
+def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
+    """The summary contract: preset, data kind, the protocol, the four conditions' test metrics (means
+    over model seeds, with `mae_seeds`, `mae_ci95` and `beats_mean_predictor`), the mean-age
+    reference, the two controls, `comparisons` with verdicts on the test split and on the identities'
+    held-out people, the pretext metrics, each run's training budget and, when it was run,
+    `label_efficiency`. Raises `NothingToReport`, naming what was left out, when no condition is left."""
     from .stats import compare
-    errors = {n: e for n in COMPARED if (e := abs_errors(per_seed, n, root)) is not None}
+    errors = {n: e for n in COMPARED if (e := abs_errors(per_seed, n, paths)) is not None}
     conds = [c for c in CONDITIONS if c in errors]
     if not conds:
-        raise ValueError("no condition has test metrics in every seed yet; run notebooks 01-05 first")
+        raise NothingToReport(_nothing_message(per_seed, left_out, paths))
     runs = [r for rs in per_seed.values() for r in rs.values() if "run_id" in r]
-    presets, kinds = {r.get("preset") for r in runs}, {r.get("data") for r in runs}
     first = next(iter(per_seed.values()))
     ref = first.get("baseline", first[conds[0]])
     summary = {
-        "preset": presets.pop() if len(presets) == 1 else sorted(map(str, presets)),
-        "data": kinds.pop() if len(kinds) == 1 else "mixed",
+        "preset": runs[0].get("preset"), "data": runs[0].get("data"), "data_id": runs[0].get("data_id", ""),
         "seeds": sorted(per_seed),
         "test_set": first[conds[0]]["test"].get("test_set", "megaage_asian"),
         "identities": first[conds[0]].get("config", {}).get("identities", "aihub"),
-        "conditions": {c: _condition_block(per_seed, c, *errors[c][:2]) for c in conds},
+        "protocol": protocol(per_seed),
+        "conditions": {c: _condition_block(per_seed, c, *errors[c][:2], errors[c][3]) for c in conds},
         "reference": {"mean_predictor": {**{k: ref["mean_predictor"][k] for k in REGRESSION_KEYS},
                                          "fitted_on": ref.get("train", {}).get("dataset", "")}},
     }
-    if CONTROL in errors:
-        summary["reference"][CONTROL] = {**_condition_block(per_seed, CONTROL, *errors[CONTROL][:2]),
-                                         "what": "condition 3's fine-tuning without the order pretraining"}
-    pairs = [(c, "baseline") for c in conds if c != "baseline" and "baseline" in errors]
-    pairs += [(c, CONTROL) for c in ("vcop_downstream", "multitrain") if c in errors and CONTROL in errors]
-    summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0]) for a, b in pairs]
-    own = [(a, b) for a, b in pairs if b == CONTROL and (ea := val_errors(per_seed, a)) is not None
-           and (eb := val_errors(per_seed, b)) is not None and ea.shape == eb.shape]
-    if own:  # on the identities' own held-out people, where conditions 3, 4 and the control are fitted
-        val = next(iter(per_seed.values()))[own[0][0]]["val"]
-        summary["comparisons_own_val"] = [{**compare(a, b, val_errors(per_seed, a), val_errors(per_seed, b)),
-                                           "split": f"{val['dataset']}/{val['split']}"} for a, b in own]
+    what = {CONTROL: "condition 3's fine-tuning from the weights its pretext model started from (no pretraining)",
+            "supervised_downstream": "condition 3's fine-tuning from an encoder pretrained by age regression "
+                                     "on the same pretext people and photos"}
+    for c in CONTROLS:
+        if c in errors:
+            summary["reference"][c] = {**_condition_block(per_seed, c, *errors[c][:2], errors[c][3]), "what": what[c]}
+    pairs = _pairs(errors)
+    summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0], groups=errors[a][3]) for a, b in pairs]
+    held = []
+    for a, b in pairs:
+        ea, eb = heldout_errors(per_seed, a), heldout_errors(per_seed, b)
+        if b in CONTROLS and ea is not None and eb is not None:
+            split = f"{first[a]['heldout']['dataset']}/heldout"
+            held.append({**compare(a, b, ea[0], eb[0], groups=ea[1]), "split": split})
+    if held:  # the identities' own people, whom no run trained on or chose anything with
+        summary["comparisons_heldout"] = held
     pretexts = [rs["vcop"]["pretext"] for rs in per_seed.values() if "pretext" in rs.get("vcop", {})]
     if pretexts:
         keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1", "pairwise_acc",
@@ -204,46 +197,107 @@ def summarize(per_seed: dict, root, warnings=()) -> dict:
                               if (v := [p[k] for p in pretexts if p.get(k) is not None])}
         summary["pretext"]["top1_seeds"] = [p["top1"] for p in pretexts]
         summary["pretext"]["kendall_tau_seeds"] = [p["kendall_tau"] for p in pretexts]
+        summary["pretext"]["split"] = pretexts[0].get("split", "")
+    sup = [rs[SUPERVISED_PRETEXT]["val"]["mae"] for rs in per_seed.values() if SUPERVISED_PRETEXT in rs]
+    if sup:
+        summary["supervised_pretext"] = {"val_mae": float(np.mean(sup)), "val_mae_seeds": sup}
     summary["budget"] = budget_table(per_seed)
-    curve = label_efficiency(per_seed, root)
+    curve = label_efficiency(per_seed, paths)
     if curve:
         summary["label_efficiency"] = curve
-    summary["warnings"] = list(warnings)
+    summary["left_out"] = list(left_out)
+    summary["warnings"] = left_out_lines(left_out) + list(warnings)
     return summary
+
+
+def _nothing_message(per_seed, left_out, paths) -> str:
+    kept = sorted({n for rs in per_seed.values() for n in rs if n != "data"})
+    lines = [f"no condition has test results in every seed that still describe the weights and data in place "
+             f"(data folder: {paths.data_root}; results under {paths.out_dir})"]
+    if left_out:
+        lines.append("left out:")
+        lines += [f"  {line}" for line in left_out_lines(left_out)]
+    elif not kept:
+        lines.append("no results files were found for these seeds")
+    lines.append("run notebooks 01-05 (or `facelib run --from 01`) with this data folder, preset and these seeds")
+    return "\n".join(lines)
+
+
+def protocol(per_seed: dict) -> dict:
+    """How the runs of this summary were trained and chosen, read from their records."""
+    first = {}
+    for rs in per_seed.values():
+        for n, r in rs.items():
+            first.setdefault(n, r)
+    cfg = next((r["config"] for r in first.values() if "config" in r), {})
+    share = next((first[n].get("utkface_share") for n in ("korean_finetuned", *FINETUNE_ARMS, "multitrain")
+                  if n in first), None)
+    set_by_user = cfg.get("utkface_share") is not None
+    out = {
+        "identities": cfg.get("identities"), "test_set": cfg.get("test_set"), "seeds": sorted(per_seed),
+        "identity_splits": ("a new split of the identities' people for each model seed, from (data seed, model seed)"
+                            if cfg.get("resplit_identities") else "one split for every seed, from the data seed"),
+        "split_seeds": {str(s): next((r.get("split_seed") for r in rs.values() if r.get("split_seed")), None)
+                        for s, rs in per_seed.items()},
+        "utkface_share": share,
+        "utkface_share_rule": ("set by the user" if set_by_user else
+                               "fixed before any test result: 0.5 with FG-NET (equal parts), 0 with AIHub"),
+        "backbone_lr_grid": cfg.get("backbone_lr_grid"),
+        "backbone_lr_mult": {n: {str(s): rs[n]["selection"]["backbone_lr_mult"] for s, rs in per_seed.items()
+                                 if n in rs and "backbone_lr_mult" in rs[n].get("selection", {})}
+                             for n in (*FINETUNE_ARMS, "multitrain") if n in first},
+        "fixed_backbone_lr_mult": {n: cfg.get(n, {}).get("backbone_lr_mult") for n in ("baseline", "korean_finetuned")},
+        "training": {n: {k: cfg.get(n, {}).get(k) for k in ("epochs", "patience", "warmup_epochs", "batch_size", "lr",
+                                                             "loss")}
+                     for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain")},
+        "early_stopping": {n: cfg.get(n, {}).get("patience", 0) < cfg.get(n, {}).get("epochs", 0)
+                           for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain")},
+        "order_head": cfg.get("order_head"), "order_loss": cfg.get("order_loss"), "encoder": cfg.get("encoder"),
+        "tuple_len": cfg.get("tuple_len"), "min_age_gap": cfg.get("min_age_gap"),
+        "multitrain_share_encoder": cfg.get("share_encoder"), "multitrain_lambda": cfg.get("multitrain_lambda"),
+        "selection": {n: r["selection"] for n, r in first.items() if "selection" in r and "_labels" not in n},
+        "test": "read once per trained run, after training, for the reported numbers; nothing is chosen on it",
+    }
+    for sel in out["selection"].values():
+        sel.pop("keys", None)
+    return out
 
 
 def budget_table(per_seed: dict) -> dict:
     """{run: images seen, epochs, optimizer steps, wall seconds}, averaged over seeds."""
     out = {}
-    for name in ("vcop", *CONDITIONS, CONTROL):
+    for name in ("vcop", SUPERVISED_PRETEXT, *CONDITIONS, *CONTROLS):
         rows = [rs[name]["budget"] for rs in per_seed.values() if "budget" in rs.get(name, {})]
         if rows:
             out[name] = {k: float(np.mean([r[k] for r in rows])) for k in ("images_seen", "epochs", "steps", "seconds")}
     return out
 
 
-def label_efficiency(per_seed: dict, root) -> dict:
-    """Condition 3 against its control at each share of the fine-tuning labels that both ran
-    in every seed: MAE, interval, and the paired comparison with its verdict."""
-    from .stats import compare, mae_ci
+def label_efficiency(per_seed: dict, paths) -> dict:
+    """Condition 3 and its controls at each share of the fine-tuning labels that all of them ran in
+    every seed: MAE, interval, and condition 3 against each control, with its verdict."""
+    from .stats import compare, mean_interval
     names = {n for rs in per_seed.values() for n in rs}
-    fractions = sorted({int(n.rsplit("_labels", 1)[1]) for n in names
-                        if n.startswith("vcop_downstream_labels") and f"{CONTROL}_labels{n.rsplit('_labels', 1)[1]}" in names})
-    if not fractions:
+    arms = ["vcop_downstream"] + [c for c in CONTROLS if any(n.startswith(f"{c}_labels") for n in names)]
+    pcts = sorted({label_percent(n) for n in names if n.startswith("vcop_downstream_labels")})
+    if not pcts:
         return {}
-    curve = {"fractions": [], "vcop_downstream": {"mae": [], "ci95": []}, CONTROL: {"mae": [], "ci95": []},
-             "comparisons": []}
-    for pct in [*fractions, 100]:
+    curve = {"fractions": [], **{a: {"mae": [], "ci95": []} for a in FINETUNE_ARMS}, "comparisons": []}
+    for pct in [*pcts, 100]:
         suffix = "" if pct == 100 else f"_labels{pct}"
-        e3, ec = abs_errors(per_seed, "vcop_downstream" + suffix, root), abs_errors(per_seed, CONTROL + suffix, root)
-        if e3 is None or ec is None:
+        errs = {a: abs_errors(per_seed, a + suffix, paths) for a in FINETUNE_ARMS}
+        if any(errs[a] is None for a in arms):
             continue
         curve["fractions"].append(pct / 100)
-        for name, e in (("vcop_downstream", e3), (CONTROL, ec)):
-            curve[name]["mae"].append(float(e[0].mean()))
-            curve[name]["ci95"].append(mae_ci(e[0]))
-        curve["comparisons"].append({"fraction": pct / 100, **compare("vcop_downstream", CONTROL, e3[0], ec[0])})
-    return curve
+        for a in FINETUNE_ARMS:
+            e = errs[a]
+            curve[a]["mae"].append(float(e[0].mean()) if e else None)
+            curve[a]["ci95"].append(mean_interval(e[0], e[3])["ci95"] if e else None)
+        for c in CONTROLS:
+            if errs[c] is not None:
+                curve["comparisons"].append({"fraction": pct / 100, **compare("vcop_downstream", c, errs["vcop_downstream"][0],
+                                                                              errs[c][0], groups=errs[c][3])})
+    return curve if curve["fractions"] else {}
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
@@ -253,11 +307,14 @@ def summary_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T[list(REGRESSION_KEYS)].astype({"n": int})
 
 
-def write_summary(paths, seeds) -> dict:
-    """Collect the results of `seeds`, summarise them into outputs/results/summary.json and
-    summary.csv, and return the summary (its `warnings` list every file left out)."""
-    per_seed, warnings = collect(paths, seeds)
-    summary = _jsonable(summarize(per_seed, paths.root, warnings))
+def write_summary(paths, seeds, preset: str = "") -> dict:
+    """Collect the results of `seeds`, print every file left out and why (before anything else, so it
+    shows even when nothing is left to report), summarise into outputs/results/summary.json and
+    summary.csv, and return the summary."""
+    per_seed, left_out, warnings = collect(paths, seeds, preset)
+    for line in left_out_lines(left_out) + warnings:
+        print("WARNING:", line)
+    summary = _jsonable(summarize(per_seed, paths, warnings, left_out))
     paths.results_dir.mkdir(parents=True, exist_ok=True)
     (paths.results_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     summary_table(summary).to_csv(paths.results_dir / "summary.csv", index_label="condition")

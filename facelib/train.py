@@ -3,7 +3,8 @@
 A condition is a model, a task (how a batch becomes a loss), parameter groups
 and data. `fit` adds AdamW, warmup + cosine schedule, early stopping that waits
 out the warmup, best-checkpoint saving, resume from the last checkpoint, seeds,
-progress, a history CSV, optional TensorBoard, and AMP / channels_last on CUDA.
+progress, a history CSV, optional TensorBoard, mixed precision (`amp_dtype`) and
+channels_last on CUDA, and gradient accumulation where a batch does not fit.
 """
 from __future__ import annotations
 
@@ -44,11 +45,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def amp_dtype(device) -> torch.dtype | None:
+    """The mixed precision of training and inference on `device`: bf16 where the GPU does it in
+    hardware (compute capability 8.0 and later: A100, L4, H100), fp16 (with a GradScaler in `fit`)
+    below that (T4, V100, P100), None on the CPU. `torch.cuda.is_bf16_supported()` is not used: it
+    is True on a T4 too, through emulation, without tensor cores."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
 def autocast(device: torch.device, enabled: bool):
-    """bf16 (or fp16) autocast on CUDA; a no-op context on CPU."""
-    if device.type != "cuda" or not enabled:
+    """Autocast at `amp_dtype(device)`; a no-op context on CPU or when disabled."""
+    dtype = amp_dtype(device) if enabled else None
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
 
 
@@ -215,33 +228,7 @@ class FitResult:
     resumed_from: int  # epochs already done when this call started (0: fresh)
     budget: dict       # images seen, optimizer steps, epochs and wall seconds, over all calls of this run
     key: dict          # the run key the weights were trained under (see `fit`)
-
-
-def key_changes(old: dict | None, new: dict) -> str:
-    """What differs between two run keys, in a few words ("training data (train)", "config: lr")."""
-    if not old:
-        return "its checkpoint has no run key (written by an older facelib)"
-    said = []
-    for part, what in (("data", "training data"), ("upstream", "upstream weights")):
-        a, b = old.get(part, {}), new.get(part, {})
-        if a != b:
-            said.append(f"{what} ({', '.join(sorted(k for k in {*a, *b} if a.get(k) != b.get(k)))})")
-    flat_a, flat_b = _flatten({k: v for k, v in old.items() if k not in ("data", "upstream")}), \
-        _flatten({k: v for k, v in new.items() if k not in ("data", "upstream")})
-    fields = sorted(k for k in {*flat_a, *flat_b} if flat_a.get(k) != flat_b.get(k))
-    if fields:
-        said.append("settings (" + ", ".join(fields[:6]) + (" …" if len(fields) > 6 else "") + ")")
-    return "; ".join(said) + " changed"
-
-
-def _flatten(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+    finished: bool = True  # every epoch ran, or early stopping ended it (False: cut short by max_epochs)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -256,27 +243,29 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
 def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train_cfg, run_dir,
         seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str | None = None,
         progress: bool = True, tensorboard_dir=None, config: dict | None = None, key: dict | None = None,
-        resume: bool = True, max_epochs: int | None = None) -> FitResult:
+        resume: bool = True, max_epochs: int | None = None, label: str | None = None) -> FitResult:
     """Train `model` and leave it holding its best weights (by validation `monitor`).
 
     task: callable (model, batch) → (loss, {name: scalar}); its `monitor` is the default metric.
     param_groups: list of dicts for AdamW, each with "params" and "lr" (and an optional "name").
-    train_cfg: a `TrainConfig` (epochs, lr, weight_decay, warmup_epochs, patience, steps_per_epoch).
+    train_cfg: a `TrainConfig` (epochs, lr, weight_decay, warmup_epochs, patience, steps_per_epoch,
+        micro_batch).
     run_dir: where `last.pt`, `best.pt` and `history.csv` go. A run there whose key equals this
         one continues (or, finished, is not trained again); any other is discarded, saying why.
-    key: what the run learns from: {"data": {split: hash}, "upstream": {run: hash}, "config": {...}};
-        the seed and `train_cfg` are added. Runtime settings (device, workers, AMP) belong outside it.
+    key: what the run learns from (`provenance.run_key`); the seed and `train_cfg` are added.
+        Runtime settings (device, workers, AMP, micro-batches) belong outside it.
     config: the full config, stored in the checkpoints to rebuild the model.
-    max_epochs: stop after this many epochs in this call (the run stays resumable).
+    max_epochs: stop after this many epochs in this call (the run stays resumable, not finished).
+    label: the run's name in printed lines (default: the name of run_dir).
     """
-    from tqdm.auto import tqdm
-
     device = resolve_device(device) if isinstance(device, str) else device
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    label = label or run_dir.name
     monitor = monitor or task.monitor
     mode = mode or (getattr(task, "mode", "min") if monitor == task.monitor else "min")
-    run_key = {**(key or {}), "train": asdict(train_cfg), "seed": seed}
+    train_block = {k: v for k, v in asdict(train_cfg).items() if k != "micro_batch"}
+    run_key = {**(key or {}), "train": train_block, "seed": seed}
     model.to(device)
     if device.type == "cuda":
         channels_last(model)
@@ -285,12 +274,43 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     opt = torch.optim.AdamW(param_groups, weight_decay=train_cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, warmup_cosine(train_cfg.warmup_epochs * steps, train_cfg.epochs * steps))
-    use_scaler = device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype(device) == torch.float16)
+    state = _restore(run_dir, run_key, model, opt, sched, scaler, device, mode, monitor, resume, label)
+    writer = _tensorboard(tensorboard_dir)
+    resumed_from, epoch = state["epoch"], state["epoch"]
+    while not state["finished"] and epoch < train_cfg.epochs:
+        if max_epochs is not None and epoch - resumed_from >= max_epochs:
+            break
+        row = train_one_epoch(model, task, train_loader, opt, sched, scaler, device, amp, seed, epoch, steps,
+                              train_cfg, state, f"{label} {epoch + 1}/{train_cfg.epochs}", progress)
+        row.update({f"val_{k}": v for k, v in evaluate_task(model, task, val_loader, device, amp).items()})
+        for g in opt.param_groups:
+            row[f"lr_{g.get('name', 'group')}"] = g["lr"]
+        improved = _end_epoch(row, state, model, monitor, mode, train_cfg, epoch, run_dir, config, run_key)
+        _save_last(run_dir, model, opt, sched, scaler, state, run_key, config, epoch)
+        _log(writer, row, epoch)
+        print(f"[{label}] epoch {epoch + 1}/{train_cfg.epochs} "
+              + " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("train_", "val_")))
+              + f" ({row['seconds']:.1f}s)" + (" *" if improved else ""))
+        epoch += 1
+    if writer is not None:
+        writer.close()
+    best_path = run_dir / "best.pt"
+    if best_path.exists():
+        model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
+    return FitResult(pd.DataFrame(state["history"]), state["best"], state["best_epoch"], best_path,
+                     stopped_early=bool(state["stopped"] and epoch < train_cfg.epochs), resumed_from=resumed_from,
+                     budget={**state["budget"], "epochs": len(state["history"])}, key=run_key,
+                     finished=bool(state["finished"]))
 
-    start, best, best_epoch, bad, history, finished = 0, math.inf if mode == "min" else -math.inf, -1, 0, [], False
-    budget = {"images": 0, "steps": 0, "seconds": 0.0}
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+
+def _restore(run_dir, run_key, model, opt, sched, scaler, device, mode, monitor, resume, label) -> dict:
+    """The state a run starts from: that of `last.pt` when its key is this run's, else a fresh one."""
+    from .provenance import key_changes
+    state = {"epoch": 0, "best": math.inf if mode == "min" else -math.inf, "best_epoch": -1, "bad": 0,
+             "history": [], "finished": False, "stopped": False, "micro_batch": 0,
+             "budget": {"images": 0, "steps": 0, "seconds": 0.0}}
+    last_path = run_dir / "last.pt"
     if resume and last_path.exists():
         ckpt = load_checkpoint(last_path, map_location=device)
         if ckpt.get("run_key") == run_key:
@@ -298,107 +318,153 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
-            start, best, best_epoch = ckpt["epoch"] + 1, ckpt["best_metric"], ckpt["best_epoch"]
-            bad, history, finished, budget = ckpt["bad_epochs"], ckpt["history"], ckpt["finished"], ckpt["budget"]
-            print(f"[{run_dir.name}] {'finished' if finished else 'resuming'} after epoch {start} "
-                  f"(best {monitor} {best:.4f} at epoch {best_epoch + 1}); same data, upstream and settings")
-        else:
-            print(f"[{run_dir.name}] retraining from scratch: {key_changes(ckpt.get('run_key'), run_key)}")
-    if start == 0:
-        best_path.unlink(missing_ok=True)  # a best.pt of another run must never be loaded below
-    resumed_from = start
-    sign = 1.0 if mode == "min" else -1.0
+            state.update(epoch=ckpt["epoch"] + 1, best=ckpt["best_metric"], best_epoch=ckpt["best_epoch"],
+                         bad=ckpt["bad_epochs"], history=ckpt["history"], finished=ckpt["finished"],
+                         stopped=ckpt["finished"], budget=ckpt["budget"], micro_batch=ckpt.get("micro_batch", 0))
+            print(f"[{label}] {'finished' if state['finished'] else 'resuming'} after epoch {state['epoch']} "
+                  f"(best {monitor} {state['best']:.4f} at epoch {state['best_epoch'] + 1}); same data, upstream "
+                  "and settings")
+            return state
+        print(f"[{label}] retraining from scratch: {key_changes(ckpt.get('run_key'), run_key)}")
+    (run_dir / "best.pt").unlink(missing_ok=True)  # a best.pt of another run must never be loaded
+    return state
 
-    writer = None
-    if tensorboard_dir is not None:
+
+def train_one_epoch(model, task, loader, opt, sched, scaler, device, amp, seed, epoch, steps, train_cfg,
+                    state, desc, progress) -> dict:
+    """One epoch of optimizer steps; returns the history row's training part ("train_<stat>", "seconds")."""
+    from tqdm.auto import tqdm
+    seed_everything(seed * 100_003 + epoch)  # seeding per epoch makes a resumed run equal an uninterrupted one
+    set_epoch(loader, epoch, train_cfg.epochs)
+    t0 = time.time()
+    model.train()
+    sums, n = {}, 0
+    bar = tqdm(total=steps, desc=desc, leave=False, disable=not progress)
+    it = iter(loader)
+    for step in range(steps):
         try:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(log_dir=str(tensorboard_dir))
-        except ImportError:
-            print("tensorboard is not installed; no event files written")
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            batch = next(it)
+        batch = to_device(batch, device)
+        opt.zero_grad(set_to_none=True)
+        loss_value, stats = _step(model, task, batch, scaler, device, amp, train_cfg, state)
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"[{desc.split()[0]}] loss became {loss_value} at epoch {epoch + 1}, "
+                                     f"step {step + 1}; lower the learning rate")
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        bs = _batch_size(batch)
+        state["budget"]["images"] += bs
+        state["budget"]["steps"] += 1
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v * bs
+        n += bs
+        bar.update()
+        bar.set_postfix(loss=f"{loss_value:.3f}")
+    bar.close()
+    seconds = time.time() - t0
+    state["budget"]["seconds"] += seconds
+    return {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in sums.items()}, "seconds": seconds}
 
-    stopped = finished
-    epoch = start
-    while not stopped and epoch < train_cfg.epochs:
-        if max_epochs is not None and epoch - resumed_from >= max_epochs:
-            break
-        # Seeding per epoch makes a resumed run identical to an uninterrupted one.
-        seed_everything(seed * 100_003 + epoch)
-        set_epoch(train_loader, epoch, train_cfg.epochs)
-        t0 = time.time()
-        model.train()
-        sums, n = {}, 0
-        bar = tqdm(total=steps, desc=f"{run_dir.name} {epoch + 1}/{train_cfg.epochs}",
-                   leave=False, disable=not progress)
-        it = iter(train_loader)
-        for step in range(steps):
-            try:
-                batch = next(it)
-            except StopIteration:
-                it = iter(train_loader)
-                batch = next(it)
-            batch = to_device(batch, device)
-            with autocast(device, amp):
-                loss, stats = task(model, batch)
-            budget["images"] += _batch_size(batch)
-            budget["steps"] += 1
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"[{run_dir.name}] loss became {loss_value} at epoch {epoch + 1}, "
-                                         f"step {step + 1}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            bs = _batch_size(batch)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * bs
-            n += bs
-            bar.update()
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-        bar.close()
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in sums.items()}}
-        row.update({f"val_{k}": v for k, v in evaluate_task(model, task, val_loader, device, amp).items()})
-        for g in opt.param_groups:
-            row[f"lr_{g.get('name', 'group')}"] = g["lr"]
-        row["seconds"] = time.time() - t0
-        budget["seconds"] += row["seconds"]
-        metric = f"val_{monitor}"
-        if metric not in row:
-            raise KeyError(f"monitor={monitor!r}: the task reports {sorted(row)}")
-        value = row[metric]
-        improved = sign * value < sign * best
-        if improved:
-            best, best_epoch, bad = value, epoch, 0
-            save_atomic({"model": model.state_dict(), "epoch": epoch, "metric": value, "config": config,
-                         "run_key": run_key}, best_path)
-        elif epoch + 1 > train_cfg.warmup_epochs:
-            bad += 1
-        history.append(row)
-        stopped = bad >= train_cfg.patience
-        finished = stopped or epoch + 1 == train_cfg.epochs
-        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "epoch": epoch, "best_metric": best, "best_epoch": best_epoch,
-                     "bad_epochs": bad, "history": history, "finished": finished, "run_key": run_key,
-                     "budget": budget, "config": config}, last_path)
-        pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False)
-        if writer is not None:
-            for k, v in row.items():
-                if k != "epoch":
-                    writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
-            writer.flush()
-        print(f"[{run_dir.name}] epoch {epoch + 1}/{train_cfg.epochs} "
-              + " ".join(f"{k}={v:.4g}" for k, v in row.items() if k.startswith(("train_", "val_")))
-              + f" ({row['seconds']:.1f}s)" + (" *" if improved else ""))
-        epoch += 1
-    if writer is not None:
-        writer.close()
-    if best_path.exists():
-        model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
-    return FitResult(pd.DataFrame(history), best, best_epoch, best_path,
-                     stopped_early=bool(stopped and epoch < train_cfg.epochs), resumed_from=resumed_from,
-                     budget={**budget, "epochs": len(history)}, key=run_key)
+
+def _step(model, task, batch, scaler, device, amp, train_cfg, state) -> tuple[float, dict]:
+    """Forward and backward of one batch, in chunks of `micro_batch` items with their gradients
+    added up (the same effective batch). On CUDA, a batch that runs out of memory is tried again in
+    chunks half the size, and that size is kept for the rest of the run."""
+    while True:
+        size = state["micro_batch"] or train_cfg.micro_batch or _batch_size(batch)
+        try:
+            return _accumulate(model, task, batch, scaler, device, amp, size)
+        except torch.cuda.OutOfMemoryError:
+            if size <= 1:
+                raise
+            for p in model.parameters():
+                p.grad = None
+            torch.cuda.empty_cache()
+            state["micro_batch"] = max(1, size // 2)
+            print(f"out of GPU memory at {size} items per step: accumulating gradients over chunks of "
+                  f"{state['micro_batch']} (same effective batch)")
+
+
+def _accumulate(model, task, batch, scaler, device, amp, size) -> tuple[float, dict]:
+    total = _batch_size(batch)
+    chunks = list(_split_batch(batch, size)) if size < total else [batch]
+    loss_sum, sums = 0.0, {}
+    for chunk in chunks:
+        share = _batch_size(chunk) / total
+        with autocast(device, amp):
+            loss, stats = task(model, chunk)
+        scaler.scale(loss * share).backward()
+        loss_sum += float(loss.detach()) * share
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * share
+    return loss_sum, sums
+
+
+def _split_batch(batch, size):
+    """Chunks of `size` items of a batch (tensors, or nested lists / tuples of them)."""
+    total = _batch_size(batch)
+    for start in range(0, total, size):
+        yield _slice(batch, slice(start, start + size))
+
+
+def _slice(batch, s):
+    if isinstance(batch, torch.Tensor):
+        return batch[s]
+    return type(batch)(_slice(b, s) for b in batch)
+
+
+def _end_epoch(row, state, model, monitor, mode, train_cfg, epoch, run_dir, config, run_key) -> bool:
+    """Keep the best weights by the validation metric, count epochs without improvement (after the
+    warmup), and decide whether the run has finished. Returns whether this epoch improved."""
+    metric = f"val_{monitor}"
+    if metric not in row:
+        raise KeyError(f"monitor={monitor!r}: the task reports {sorted(row)}")
+    value = row[metric]
+    improved = value < state["best"] if mode == "min" else value > state["best"]
+    if improved:
+        state.update(best=value, best_epoch=epoch, bad=0)
+        save_atomic({"model": model.state_dict(), "epoch": epoch, "metric": value, "config": config,
+                     "run_key": run_key}, run_dir / "best.pt")
+    elif epoch + 1 > train_cfg.warmup_epochs:
+        state["bad"] += 1
+    state["history"].append(row)
+    state["stopped"] = state["bad"] >= train_cfg.patience
+    state["finished"] = state["stopped"] or epoch + 1 == train_cfg.epochs
+    return improved
+
+
+def _save_last(run_dir, model, opt, sched, scaler, state, run_key, config, epoch) -> None:
+    """`last.pt` (everything a resumed run needs) and `history.csv`, after every epoch."""
+    save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "scaler": scaler.state_dict(), "epoch": epoch, "best_metric": state["best"],
+                 "best_epoch": state["best_epoch"], "bad_epochs": state["bad"], "history": state["history"],
+                 "finished": state["finished"], "run_key": run_key, "budget": state["budget"], "config": config,
+                 "micro_batch": state["micro_batch"]}, run_dir / "last.pt")
+    pd.DataFrame(state["history"]).to_csv(run_dir / "history.csv", index=False)
+
+
+def _tensorboard(log_dir):
+    if log_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("tensorboard is not installed; no event files written")
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def _log(writer, row, epoch) -> None:
+    if writer is None:
+        return
+    for k, v in row.items():
+        if k != "epoch":
+            writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
+    writer.flush()
 
 
 def _batch_size(batch) -> int:

@@ -14,18 +14,25 @@ def _read(paths, name):
 
 
 def test_all_conditions_run_and_write_results(trained_paths, smoke_cfg):
+    from facelib.provenance import CODE_VERSION
     paths = trained_paths
-    for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain"):
+    for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain", "aihub_scratch",
+                 "supervised_downstream"):
         r = _read(paths, name)
         assert r["data"] == "synthetic" and r["preset"] == "smoke" and r["seed"] == smoke_cfg.seed
+        assert r["finished"] is True and r["code_version"] == CODE_VERSION
         assert (paths.root / r["weights"]).exists()
+        assert "validation" in r["selection"]["epoch"]
         assert r["test"]["n"] == 30 and r["mean_predictor"]["n"] == 30
         assert all(math.isfinite(r["test"][k]) for k in ("mae", "rmse", "r2", "ca3", "ca5"))
         assert "torch" in r["versions"] and r["data_hash"]
         assert r["mean_predictor"]["predicts"] == pytest.approx(r["train"]["mean_age"])
         model, cfg = C.load_model(name, paths)  # weights rebuild into the same architecture
+        if name != "baseline":   # the identities' own people: the validation that chose, and the held-out ones
+            assert r["val"]["split"] == "finetune_val" and r["heldout"]["split"] == "heldout"
+            assert len(r["heldout"]["abs_errors"]) == len(r["heldout"]["identities"]) == r["heldout"]["n"]
     v = _read(paths, "vcop")["pretext"]
-    assert v["chance_top1"] == pytest.approx(1 / 24) and 0 <= v["top1"] <= 1
+    assert v["chance_top1"] == pytest.approx(1 / 24) and 0 <= v["top1"] <= 1 and "heldout" in v["split"]
 
 
 def test_missing_prerequisites_name_the_notebook(tiny_paths, smoke_cfg):
@@ -33,6 +40,8 @@ def test_missing_prerequisites_name_the_notebook(tiny_paths, smoke_cfg):
         C.korean_finetuned(smoke_cfg, tiny_paths, progress=False)
     with pytest.raises(FileNotFoundError, match="run notebook 01_ssl-preTextTask first"):
         C.vcop_downstream(smoke_cfg, tiny_paths, progress=False)
+    with pytest.raises(FileNotFoundError, match="'supervised_pretext' weights .* run notebook 02_ssl-regression"):
+        C.finetune_arm(smoke_cfg, tiny_paths, "supervised_downstream", progress=False)
     with pytest.raises(FileNotFoundError, match="run notebook 05_multitrain first"):
         C.evaluate_condition("multitrain", tiny_paths)
 
@@ -82,29 +91,73 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tiny_data, tiny_cache, 
     assert a["mae"] != c["mae"]
 
 
-def test_condition_3_starts_from_the_pretext_encoder_and_the_control_does_not(trained_paths, tiny_paths, smoke_cfg):
+def test_each_arm_starts_from_its_own_encoder(trained_paths, tiny_paths, smoke_cfg):
+    """Condition 3 from the order-pretrained encoder, the supervised control from the age-pretrained
+    one, the other control from the weights the pretext model started from."""
     import shutil
 
     import torch
     tiny_paths.weights_dir.mkdir(parents=True)
-    shutil.copy(trained_paths.weights_dir / "vcop.pt", tiny_paths.weights_dir / "vcop.pt")
-    pre = C.load_checkpoint(tiny_paths.weights_dir / "vcop.pt")["model"]["backbone.stem.0.weight"]
+    for name in ("vcop", "supervised_pretext"):
+        shutil.copy(trained_paths.weights_dir / f"{name}.pt", tiny_paths.weights_dir / f"{name}.pt")
+    key = "backbone.stem.0.weight"
+    order = C.load_checkpoint(tiny_paths.weights_dir / "vcop.pt")["model"][key]
+    supervised = C.load_checkpoint(tiny_paths.weights_dir / "supervised_pretext.pt")["model"][key]
+    assert not torch.equal(order, supervised)
     # max_epochs=0: no training step, so each model keeps the weights it started from
-    warm = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0)
-    cold = C.vcop_downstream(smoke_cfg, tiny_paths, progress=False, max_epochs=0, from_scratch=True)
-    assert torch.equal(warm.model.backbone.stem[0].weight.cpu(), pre)
-    assert not torch.equal(cold.model.backbone.stem[0].weight.cpu(), pre)
-    assert cold.weights.name == "aihub_scratch.pt"
+    start = {arm: C.finetune_arm(smoke_cfg, tiny_paths, arm, progress=False, max_epochs=0).model.backbone.stem[0].weight
+             for arm in ("vcop_downstream", "supervised_downstream", "aihub_scratch")}
+    assert torch.equal(start["vcop_downstream"].cpu(), order)
+    assert torch.equal(start["supervised_downstream"].cpu(), supervised)
+    assert not torch.equal(start["aihub_scratch"].cpu(), order)
+    assert _read(tiny_paths, "aihub_scratch")["finished"] is False      # cut short: never reported
 
 
-def test_scratch_control_is_a_reference_not_a_condition(trained_paths, smoke_cfg):
+def test_supervised_pretext_sees_the_people_photos_and_budget_of_the_order_task(trained_paths):
+    v, s = _read(trained_paths, "vcop"), _read(trained_paths, "supervised_pretext")
+    assert v["budget"]["images_seen"] == s["budget"]["images_seen"] > 0
+    assert v["budget"]["steps"] == s["budget"]["steps"]
+    assert set(v["data_hashes"]) == set(s["data_hashes"]) == {"aihub/pretext_train", "aihub/pretext_val"}
+    assert v["data_hashes"] == s["data_hashes"]
+    assert s["upstream"] == {} and s["train"]["split"] == "pretext_train"
+
+
+def test_each_arm_keeps_the_backbone_multiplier_with_the_lowest_validation_mae(trained_paths):
+    for name in ("vcop_downstream", "aihub_scratch", "supervised_downstream", "multitrain"):
+        sel = _read(trained_paths, name)["selection"]
+        by_mult = {float(m): v for m, v in sel["val_mae_by_mult"].items()}
+        assert set(by_mult) == {0.1, 1.0}
+        assert sel["backbone_lr_mult"] == min(by_mult, key=by_mult.get)
+        assert sel["images_seen_all_candidates"] == 2 * _read(trained_paths, name)["budget"]["images_seen"]
+        for m in ("0.1", "1"):
+            assert (trained_paths.weights_dir / "runs" / name / f"lr{m}" / "last.pt").exists()
+
+
+def test_each_model_seed_draws_its_own_split_of_the_identities(tiny_cache, smoke_cfg, tmp_path):
+    from dataclasses import replace
+
+    from facelib.data.cache import FaceCache
+    from facelib.paths import Paths
+    paths = Paths(root=tmp_path, data_root=tmp_path, cache_dir=tiny_cache[0], weights_dir=tmp_path / "w",
+                  out_dir=tmp_path / "o", synthetic=True)
+    caches = {k: C.identities(replace(smoke_cfg, seed=k), paths) for k in (0, 1)}
+    people = {k: {s: set(c.split(s)["identity"]) for s in ("pretext_train", "pretext_val", "finetune_train",
+                                                            "finetune_val", "heldout")} for k, c in caches.items()}
+    for k in (0, 1):
+        groups = list(people[k].values())
+        assert all(g for g in groups) and sum(map(len, groups)) == len(set().union(*groups))  # disjoint, none empty
+    assert people[0]["finetune_train"] != people[1]["finetune_train"]
+    assert caches[0].split_hashes["finetune_train"] != caches[1].split_hashes["finetune_train"]
+    fixed = C.identities(replace(smoke_cfg, seed=1, resplit_identities=False), paths)
+    assert fixed.split_hashes == FaceCache(tiny_cache[0], "aihub").split_hashes
+
+
+def test_the_controls_are_references_not_conditions(trained_paths):
     from facelib.results import read_results, summarize, summary_table
-    C.vcop_downstream(smoke_cfg, trained_paths, progress=False, from_scratch=True)
-    C.evaluate_condition("aihub_scratch", trained_paths)
-    summary = summarize({0: read_results(trained_paths.results_dir)}, trained_paths.root)
+    summary = summarize({0: read_results(trained_paths.results_dir)}, trained_paths)
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
-    assert summary["reference"]["aihub_scratch"]["n"] == 30
-    assert list(summary_table(summary).index)[-2:] == ["mean_predictor", "aihub_scratch"]
+    assert summary["reference"]["aihub_scratch"]["n"] == summary["reference"]["supervised_downstream"]["n"] == 30
+    assert list(summary_table(summary).index)[-3:] == ["mean_predictor", "aihub_scratch", "supervised_downstream"]
 
 
 def _paths_on(cache_dir, data_root, root, weights):
@@ -160,17 +213,18 @@ def test_condition_3_retrains_when_the_pretext_model_changes(trained_paths, tmp_
     C.vcop(get_config("smoke", tuples_per_identity=2, min_age_gap=2, seed=5), paths, progress=False)
     capsys.readouterr()
     assert C.vcop_downstream(cfg, paths, progress=False).fit.resumed_from == 0
-    assert "[vcop_downstream] retraining from scratch: upstream weights (vcop) changed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[vcop_downstream/lr0.1] retraining from scratch: upstream weights (vcop) changed" in out
+    assert "[vcop_downstream/lr1] retraining from scratch: upstream weights (vcop) changed" in out
 
 
-def test_arms_get_their_own_settings_and_the_same_labelled_images(trained_paths, smoke_cfg):
+def test_condition_3_its_controls_and_condition_4_see_the_same_labelled_images(trained_paths):
     cfg = get_config("demo")
-    assert cfg.aihub_scratch.backbone_lr_mult == 1.0 and cfg.vcop_downstream.backbone_lr_mult == 0.1
-    for name in ("aihub_scratch", "multitrain"):
-        mine, ref = getattr(cfg, name), cfg.vcop_downstream
-        assert (mine.epochs, mine.batch_size, mine.patience) == (ref.epochs, ref.batch_size, ref.patience) == (8, 64, 8)
-    C.vcop_downstream(smoke_cfg, trained_paths, progress=False, from_scratch=True)
-    seen = {n: _read(trained_paths, n)["budget"] for n in ("vcop_downstream", "aihub_scratch", "multitrain")}
+    assert (cfg.multitrain.epochs, cfg.multitrain.batch_size, cfg.multitrain.patience) == \
+        (cfg.vcop_downstream.epochs, cfg.vcop_downstream.batch_size, cfg.vcop_downstream.patience)
+    assert cfg.vcop_downstream.patience == cfg.vcop_downstream.epochs          # no early stopping
+    seen = {n: _read(trained_paths, n)["budget"] for n in ("vcop_downstream", "aihub_scratch", "supervised_downstream",
+                                                           "multitrain")}
     assert len({b["images_seen"] for b in seen.values()}) == 1 and seen["multitrain"]["images_seen"] > 0
     assert {"images_seen", "epochs", "steps", "seconds"} <= set(seen["multitrain"])
 
@@ -178,7 +232,7 @@ def test_arms_get_their_own_settings_and_the_same_labelled_images(trained_paths,
 def test_multitrain_uses_condition_3_parameter_groups_and_the_order_loss(tiny_paths, monkeypatch):
     from facelib import losses as L
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2, order_head="vcop", order_loss="soft",
-                     **{"multitrain.backbone_lr_mult": 0.25})
+                     backbone_lr_grid=(0.25,))
     model = C.build_multitrain(cfg)
     groups = model.param_groups(1.0, 0.25)
     assert [g["name"] for g in groups] == ["backbone", "head"] and groups[0]["lr"] == 0.25
@@ -190,7 +244,7 @@ def test_multitrain_uses_condition_3_parameter_groups_and_the_order_loss(tiny_pa
     monkeypatch.setattr(L.SoftPermutationLoss, "forward", lambda self, *a: calls.append(1) or real(self, *a))
     C.multitrain(cfg, tiny_paths, progress=False)
     assert calls, "multitrain did not use order_loss='soft'"
-    h = __import__("pandas").read_csv(tiny_paths.runs_dir / "multitrain" / "history.csv")
+    h = __import__("pandas").read_csv(tiny_paths.runs_dir / "multitrain" / "lr0.25" / "history.csv")
     assert h["lr_backbone"].iloc[0] == pytest.approx(0.25 * h["lr_head"].iloc[0])
 
 
@@ -200,14 +254,16 @@ def test_label_fractions_train_both_arms_on_the_same_nested_identities(trained_p
     shutil.copytree(trained_paths.weights_dir, paths.weights_dir)
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
     runs = C.condition_3_arms(cfg, paths, label_fractions=[0.5], progress=False)
-    assert set(runs) == {"vcop_downstream", "aihub_scratch", "vcop_downstream_labels50", "aihub_scratch_labels50"}
-    half = {n: _read(paths, n)["train"] for n in ("vcop_downstream_labels50", "aihub_scratch_labels50")}
+    arms = ("vcop_downstream", "aihub_scratch", "supervised_downstream")
+    assert set(runs) == {"supervised_pretext", *arms, *(f"{a}_labels50" for a in arms)}
+    half = {a: _read(paths, f"{a}_labels50")["train"] for a in arms}
     full = _read(paths, "vcop_downstream")["train"]
-    assert half["vcop_downstream_labels50"]["train_ages"] == half["aihub_scratch_labels50"]["train_ages"]
-    assert 0 < half["vcop_downstream_labels50"]["n"] < full["n"]
-    assert all("test" in _read(paths, n) for n in runs)
-    from facelib.data.prepare import FaceCache
-    c = FaceCache(paths.cache_dir, "aihub")
+    assert half["vcop_downstream"]["train_ages"] == half["aihub_scratch"]["train_ages"] == \
+        half["supervised_downstream"]["train_ages"]
+    assert 0 < half["vcop_downstream"]["n"] < full["n"]
+    assert all("test" in _read(paths, n) for n in runs if n != "supervised_pretext")
+    from facelib.data.cache import FaceCache
+    c = C.identities(cfg, paths)
     ids = {f: set(c.split("finetune_train", f, 0)["identity"]) for f in (0.25, 0.5, 1.0)}
     assert ids[0.25] <= ids[0.5] <= ids[1.0] and len(ids[0.25]) < len(ids[1.0])
 
@@ -254,35 +310,42 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     train_every_run(get_config("smoke", identities="fgnet", test_set="utkface_asian", tuples_per_identity=2,
                                min_age_gap=2), paths)
     r = _read(paths, "vcop_downstream")
-    # FG-NET fine-tuning mixes in three UTKFace training faces for each of its own (utkface_share 0.75),
-    # and says so in its key
-    from facelib.data.prepare import FaceCache
-    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.75
+    # FG-NET fine-tuning mixes in one UTKFace training face for each of its own (utkface_share 0.5, the
+    # fixed rule), and says so in its key
+    cfg = get_config("smoke", identities="fgnet", test_set="utkface_asian")
+    fgnet = C.identities(cfg, paths)
+    assert r["train"]["dataset"] == "fgnet" and r["utkface_share"] == 0.5
     assert set(r["data_hashes"]) == {"fgnet/finetune_train", "fgnet/finetune_val", "utkface/train", "utkface/val"}
-    assert r["val"]["n"] == len(FaceCache(paths.cache_dir, "fgnet").split("finetune_val"))  # own val: FG-NET alone
-    assert r["train"]["n"] == 4 * len(FaceCache(paths.cache_dir, "fgnet").split("finetune_train"))
+    assert r["val"]["n"] == len(fgnet.split("finetune_val"))          # own validation: FG-NET alone
+    assert r["heldout"]["n"] == len(fgnet.split("heldout"))
+    assert r["train"]["n"] == 2 * len(fgnet.split("finetune_train"))
     assert set(_read(paths, "baseline")["data_hashes"]) == {"utkface/train", "utkface/val"}
     assert r["test"]["dataset"] == "utkface" and r["test"]["split"] == "asian_test"
     summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",
-                                                           "aihub_scratch", "multitrain")}}, paths.root)
+                                                           "aihub_scratch", "supervised_downstream", "multitrain")}},
+                        paths)
     assert summary["identities"] == "fgnet" and summary["test_set"] == "utkface_asian"
-    # condition 3 (and 4) against the control on FG-NET's own held-out people too, paired face by face
-    own = {(c["a"], c["b"]): c for c in summary["comparisons_own_val"]}
-    assert set(own) == {("vcop_downstream", "aihub_scratch"), ("multitrain", "aihub_scratch")}
-    c = own["vcop_downstream", "aihub_scratch"]
-    e3, ec = (np.array(_read(paths, n)["val"]["abs_errors"]) for n in ("vcop_downstream", "aihub_scratch"))
-    assert len(e3) == r["val"]["n"] and c["split"] == "fgnet/finetune_val"
+    assert summary["protocol"]["utkface_share"] == 0.5 and "fixed before any test result" in \
+        summary["protocol"]["utkface_share_rule"]
+    # condition 3 (and 4) against both controls on FG-NET's held-out people too, paired face by face
+    held = {(c["a"], c["b"]): c for c in summary["comparisons_heldout"]}
+    assert set(held) == {(a, b) for a in ("vcop_downstream", "multitrain") for b in ("aihub_scratch",
+                                                                                    "supervised_downstream")}
+    c = held["vcop_downstream", "aihub_scratch"]
+    e3, ec = (np.array(_read(paths, n)["heldout"]["abs_errors"]) for n in ("vcop_downstream", "aihub_scratch"))
+    assert len(e3) == r["heldout"]["n"] and c["split"] == "fgnet/heldout"
     assert c["mae_diff"] == pytest.approx(e3.mean() - ec.mean(), abs=1e-6) and c["ci95"][0] <= c["mae_diff"] <= c["ci95"][1]
     text = conclusion(summary)
-    assert "On FG-NET's own held-out people (fgnet/finetune_val)" in text
+    assert "With 1 model seed, no difference between any two runs is stated" in text
     assert "On the Asian faces of UTKFace held out of training" in text and "FG-NET played the identities role" in text
 
 
 def test_the_run_key_holds_the_resolved_utkface_share_of_fine_tuning_runs_only(tiny_cache):
-    from facelib.data.prepare import FaceCache
+    from facelib.data.cache import FaceCache
+    from facelib.provenance import run_key
     cache = FaceCache(tiny_cache[0], "aihub")
-    key = lambda rehearsal=True, **kw: C.run_key(get_config("smoke", **kw), "vcop_downstream", cache,  # noqa: E731
-                                                  ("finetune_train",), rehearsal=rehearsal)
+    key = lambda rehearsal=True, **kw: run_key(get_config("smoke", **kw), cache,  # noqa: E731
+                                               ("finetune_train",), rehearsal=rehearsal)
     assert key()["config"]["utkface_share"] == 0.0 and "utkface/train" not in key()["data"]   # AIHub alone
     assert key() == key(utkface_share=0.0)                   # the default resolved, not the None
     mixed = key(utkface_share=0.5)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from facelib.config import get_config
-from facelib.conditions import build_model
+from facelib.models.build import build_model
 from facelib.models import (AgeRegressor, KoreanHead, R21DOriginal, R21DOrderModel, R21DRegressor, Shared2DOrderModel,
                             SimpleHead, make_backbone, scores_to_perm_logits)
 from facelib.data.datasets import permutations
@@ -25,7 +25,7 @@ def test_full_preset_starts_resnet50_from_imagenet_weights_in_the_torch_cache(tm
 
     from torchvision import models as tvm
 
-    from facelib.conditions import build_regressor
+    from facelib.models.build import build_regressor
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setattr(torch.hub, "download_url_to_file",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("tried to download")))
@@ -116,7 +116,7 @@ def test_channels_last_leaves_3d_convolutions_alone():
 def test_the_original_design_layer_for_layer():
     from torch import nn
 
-    from facelib.conditions import build_order_model
+    from facelib.models.build import build_order_model
     from facelib.models.r21d import SpatioTemporalConv
     cfg = get_config("demo", encoder="r21d_original")
     m = build_order_model(cfg, cfg.encoder)

@@ -125,10 +125,11 @@ def test_predictions_are_clamped_to_plausible_ages_at_inference_only():
 def test_resume_with_workers_equals_uninterrupted(tiny_cache, tmp_path):
     """Order tuples are drawn in DataLoader workers: per-epoch seeds must reach them."""
     from facelib.config import get_config
-    from facelib.conditions import build_order_model, tuple_loaders
+    from facelib.data.loaders import tuple_loaders
+    from facelib.models.build import build_order_model
     from facelib.data.augment import BatchAugment
     from facelib.data.datasets import permutations
-    from facelib.data.prepare import FaceCache
+    from facelib.data.cache import FaceCache
     from facelib.train import OrderTask
     cfg = get_config("smoke", num_workers=2, tuples_per_identity=3, min_age_gap=2)
     cache = FaceCache(tiny_cache[0], "aihub")
