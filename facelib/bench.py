@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from . import losses as L
 from .data.augment import BatchAugment
 from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker, to_tensor
-from .data.prepare import FaceCache, crop_face
+from .data.align import crop_face
+from .data.cache import FaceCache
 from .data.readers import READERS
 from .data.records import safe_name
 

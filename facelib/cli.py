@@ -20,7 +20,8 @@ def _synth(a):
 
 def _prepare(a):
     from .config import get_config
-    from .data.prepare import prepare, report_table
+    from .data.cache import report_table
+    from .data.prepare import prepare
     from .paths import get_paths
     cfg = get_config(a.preset)
     paths = get_paths(a.preset, a.data_root or "")
@@ -69,24 +70,31 @@ def _run(a):
 
 
 def _predict(a):
-    """Exit status 0 when any face was answered, 1 when none was, 2 for a usage error."""
+    """Exit status 0 when any face was answered, 1 when none was, 2 for a usage error (no weights),
+    3 for weights that cannot be used (unreadable, another architecture, mixed data)."""
     from .paths import get_paths
-    from .predict import draw_predictions, predict
+    from .predict import (EXIT_ANSWERED, EXIT_NO_FACE, EXIT_USAGE, EXIT_WEIGHTS, WeightsError, annotated_names,
+                          draw_predictions, load_models, predict)
     try:
-        preds = predict(a.photos, get_paths(weights_dir=a.weights), detect=not a.whole_image)
+        models = load_models(get_paths(weights_dir=a.weights), a.seed)
     except FileNotFoundError as e:
         print(f"✗ {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except WeightsError as e:
+        print(f"✗ {e}", file=sys.stderr)
+        return EXIT_WEIGHTS
+    print(models.provenance, file=sys.stderr if a.json else sys.stdout, flush=True)
+    preds = predict(a.photos, models=models, detect=not a.whole_image)
     for p in preds:
         print(json.dumps(p.to_dict(), ensure_ascii=False) if a.json else p.describe(), flush=True)
     if a.save_annotated:
         from pathlib import Path
         out = Path(a.save_annotated)
         out.mkdir(parents=True, exist_ok=True)
-        for photo in dict.fromkeys(p.photo for p in preds if p.box):
-            draw_predictions(photo, [p for p in preds if p.photo == photo]).save(out / (Path(photo).stem + ".jpg"),
-                                                                                 quality=92)
-    return 0 if any(p.ages for p in preds) else 1
+        answered = list(dict.fromkeys(p.photo for p in preds if p.box))
+        for photo, name in annotated_names(answered).items():
+            draw_predictions(photo, [p for p in preds if p.photo == photo]).save(out / name, quality=92)
+    return EXIT_ANSWERED if any(p.ages for p in preds) else EXIT_NO_FACE
 
 
 def _bench(a):
@@ -119,6 +127,14 @@ def _designs(a):
     with __import__("pandas").option_context("display.width", 250, "display.max_colwidth", 60):
         print(table(result).to_string())
     print(f"written to {paths.results_dir / name} in {time.time() - t0:.0f}s")
+
+
+def _doctor(a):
+    from .doctor import report
+    from .notebook import setup
+    cfg, paths = setup(a.preset, a.data_root or "", quiet=True)
+    print(report(cfg, paths, seeds=a.seeds, probe=not a.no_probe, label_fractions=a.label_fractions))
+    return 0
 
 
 def _badges(a):
@@ -164,11 +180,14 @@ def main(argv=None) -> int:
     s.add_argument("--from", dest="start", default=None, help="start at this notebook number, e.g. 03")
     s.set_defaults(fn=_run)
 
-    s = sub.add_parser("predict", help="detect faces in photos and predict their age with every trained condition")
+    s = sub.add_parser("predict", help="find the faces in photos, align them as the training faces were, and "
+                       "predict their age with every trained condition of one seed")
     s.add_argument("photos", nargs="+")
-    s.add_argument("--weights", default="weights")
-    s.add_argument("--whole-image", action="store_true", help="the photo is already a cropped face: no detection "
-                   "(also chosen by itself when a face fills the frame)")
+    s.add_argument("--weights", default="weights", help="the study's weights folder (its lowest seed is used) or "
+                   "one seed's folder")
+    s.add_argument("--seed", type=int, default=None, help="the model seed whose weights answer (default: the lowest)")
+    s.add_argument("--whole-image", action="store_true", help="the photo is already a face crop: no detection "
+                   "(also chosen by itself when the aligned face would fill the photo)")
     s.add_argument("--json", action="store_true", help="one JSON object per face: photo, box, ages and groups")
     s.add_argument("--save-annotated", metavar="DIR", default="", help="write each photo with its boxes and ages")
     s.set_defaults(fn=_predict)
@@ -189,6 +208,15 @@ def main(argv=None) -> int:
     s.add_argument("--order-recipes", action="store_true",
                    help="instead: the order-task recipes (heads, greyscale), pretext model only")
     s.set_defaults(fn=_designs)
+
+    s = sub.add_parser("doctor", help="this machine, the precision training will use, the datasets found, and how "
+                       "long the study will take here (a timed probe of the preset's models)")
+    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--data-root", default="")
+    s.add_argument("--seeds", type=_seeds, default=[0])
+    s.add_argument("--label-fractions", type=_fractions, default=[])
+    s.add_argument("--no-probe", action="store_true", help="skip the timed probe and the time estimate")
+    s.set_defaults(fn=_doctor)
 
     s = sub.add_parser("badges", help="the README's Open-in-Colab links, from the repository in pyproject.toml")
     s.add_argument("--write", action="store_true", help="replace the badge block in README.md")

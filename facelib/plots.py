@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .config import CONDITIONS
-from .metrics import AGE_GROUPS, group_label
-from .predict import age_group
+from .metrics import AGE_GROUPS, age_group, group_label
 
 CONDITION_COLOURS = {"baseline": "#4C72B0", "korean_finetuned": "#DD8452", "vcop_downstream": "#55A868",
                      "multitrain": "#C44E52", "mean_predictor": "#8C8C8C", "vcop": "#8172B3",
-                     "aihub_scratch": "#A6D9B0"}
+                     "aihub_scratch": "#A6D9B0", "supervised_downstream": "#937860", "supervised_pretext": "#DA8BC3"}
 
 
 def _save(fig, save):
@@ -22,13 +21,6 @@ def _save(fig, save):
         Path(save).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save, dpi=110, bbox_inches="tight")
     return fig
-
-
-def data_banner(synthetic: bool) -> str:
-    if synthetic:
-        return ("DATA: SYNTHETIC faces from facelib.synth. Numbers below describe this toolkit on generated "
-                "faces, not real-world age estimation.")
-    return "DATA: real datasets."
 
 
 def face_grid(cache, split=None, per_group: int = 6, groups=AGE_GROUPS, title="", save=None, seed=0):
@@ -149,12 +141,15 @@ def pairwise_by_gap(pretext: dict, save=None):
 
 
 def label_efficiency(curve: dict, save=None):
-    """MAE of condition 3 and of its control against the share of fine-tuning labels, with 95% intervals."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    """MAE of condition 3 and of its controls against the share of fine-tuning labels, with 95%
+    intervals over trained models."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
     x = np.asarray(curve["fractions"]) * 100
-    for k, name in enumerate(("vcop_downstream", "aihub_scratch")):
-        mae, ci = np.asarray(curve[name]["mae"]), np.asarray(curve[name]["ci95"])
-        ax.errorbar(x * (1 + 0.02 * (2 * k - 1)), mae, yerr=[mae - ci[:, 0], ci[:, 1] - mae], fmt="-o", ms=4,
+    names = [n for n in ("vcop_downstream", "aihub_scratch", "supervised_downstream")
+             if n in curve and all(v is not None for v in curve[n]["mae"])]
+    for k, name in enumerate(names):
+        mae, ci = np.asarray(curve[name]["mae"], float), np.asarray(curve[name]["ci95"], float)
+        ax.errorbar(x * (1 + 0.025 * (k - 1)), mae, yerr=[mae - ci[:, 0], ci[:, 1] - mae], fmt="-o", ms=4,
                     capsize=3, color=CONDITION_COLOURS[name], label=name)
     ax.set_xscale("log")
     ax.set_xticks(x, [f"{v:.0f}%" for v in x])
@@ -170,7 +165,7 @@ def label_efficiency(curve: dict, save=None):
 
 def mae_by_group_chart(results: dict, save=None):
     labels = [group_label(lo, hi) for lo, hi in AGE_GROUPS]
-    conds = [c for c in (*CONDITIONS, "aihub_scratch") if c in results and "test" in results[c]]
+    conds = [c for c in (*CONDITIONS, "aihub_scratch", "supervised_downstream") if c in results and "test" in results[c]]
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / max(1, len(conds))
     for i, c in enumerate(conds):
@@ -208,12 +203,12 @@ def confusion_plot(cm: pd.DataFrame, title: str, save=None):
     return _save(fig, save)
 
 
-def all_curves(results: dict, root, save=None):
+def all_curves(results: dict, paths, save=None):
     """Validation curves of every run on shared axes: age MAE for the regressors, order
     accuracy for the pretext model (and multitrain's order head)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
     for name, r in results.items():
-        path = Path(root) / r.get("history", "")
+        path = paths.abs(r.get("history", ""))
         if not r.get("history") or not path.exists():
             continue
         h = pd.read_csv(path)
@@ -233,42 +228,77 @@ def all_curves(results: dict, root, save=None):
 
 def worst_faces(preds: dict, cache, condition: str, group: str | None = None, n: int = 8, compare: str | None = None,
                 save=None):
-    """The n largest errors of `condition` (optionally within a true age group), with true and
-    predicted ages; with `compare`, that condition's prediction on the same faces too."""
+    """The n largest errors of `condition` among the test faces of a true age group (all faces
+    when `group` is None), each captioned with its true age and the prediction; with `compare`,
+    that run's prediction on the very same faces too (the same age group)."""
     df = preds[condition].copy()
     if group:
         df = df[df["age"].map(age_group) == group]
     df = df.assign(err=(df["pred"] - df["age"]).abs()).nlargest(n, "err")
-    fig, axes = plt.subplots(1, max(1, len(df)), figsize=(1.9 * max(1, len(df)), 2.6), squeeze=False)
+    cols = max(1, len(df))
+    fig, axes = plt.subplots(1, cols, figsize=(1.7 * cols, 2.9), squeeze=False)
+    other = preds[compare].set_index("index")["pred"] if compare else None
     for ax, (_, row) in zip(axes[0], df.iterrows()):
         ax.imshow(cache.images[int(row["index"])])
-        title = f"true {row['age']:.0f}\n{condition}\n{row['pred']:.0f}"
-        if compare:
-            other = preds[compare].set_index("index").loc[int(row["index"]), "pred"]
-            title += f"\n{compare}\n{other:.0f}"
-        ax.set_title(title, fontsize=7)
-    for ax in axes[0]:
+        caption = f"true {row['age']:.0f}\n{condition}: {row['pred']:.0f}"
+        if other is not None:
+            caption += f"\n{compare}: {other.loc[int(row['index'])]:.0f}"
+        ax.set_xlabel(caption, fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[0][len(df):]:
         ax.axis("off")
-    fig.suptitle(f"largest errors of {condition}" + (f", true age {group}" if group else ""), fontsize=9)
-    fig.tight_layout()
+    where = f"true age {group}" if group else "all test faces"
+    title = f"largest errors of {condition} ({where}, {len(df)} shown)"
+    if compare:
+        title += f"; {compare} on the same faces"
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return _save(fig, save)
 
 
-def predict_demo(paths, ages=(8, 30, 65), save=None):
-    """`facelib.predict` on a few composed photos (a generated face pasted into a larger
-    background): the photos with boxes and ages, and the text lines."""
-    from .data.synth import compose_photo
-    from .predict import draw_predictions, predict
+def predict_demo(paths, cfg, ages=(8, 30, 65), save=None):
+    """`facelib.predict` on a few photos of this run: on real data, test photos whose true ages are
+    nearest `ages`, each placed in a larger plain photo; on the synthetic demo, drawn faces pasted
+    into larger photos. Returns (the answers as text, the figure of the photos with their boxes)."""
+    from .predict import draw_predictions, load_models, predict
+    photos = _demo_photos(paths, cfg, ages)
+    models = load_models(paths)
     lines, images = [], []
-    for i, age in enumerate(ages):
-        info = compose_photo(paths.out_dir / "predict_demo" / f"photo_{i}.png", seed=i, age=age)
-        preds = predict(info["path"], paths)
-        lines += [f"true age {age}: " + p.describe() for p in preds]
-        images.append(draw_predictions(info["path"], preds))
+    for path, age in photos:
+        preds = predict(path, models=models)
+        lines += [f"true age {age:.0f}: " + p.describe() for p in preds]
+        images.append(draw_predictions(path, preds))
     fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.4), squeeze=False)
-    for ax, img, age in zip(axes[0], images, ages):
+    for ax, img, (_, age) in zip(axes[0], images, photos):
         ax.imshow(img)
-        ax.set_title(f"composed photo, true age {age}", fontsize=9)
+        ax.set_title(f"true age {age:.0f}", fontsize=9)
         ax.axis("off")
+    fig.suptitle("test photos placed in larger photos" if not paths.synthetic else
+                 "drawn faces pasted into larger photos (synthetic demo)", fontsize=10)
     fig.tight_layout()
-    return lines, _save(fig, save)
+    return [models.provenance, *lines], _save(fig, save)
+
+
+def _demo_photos(paths, cfg, ages):
+    from PIL import Image
+
+    from .config import TEST_SPLIT
+    from .data.cache import FaceCache
+    from .data.synth import compose_photo
+    out = paths.out_dir / "predict_demo"
+    out.mkdir(parents=True, exist_ok=True)
+    if paths.synthetic:
+        return [(compose_photo(out / f"photo_{i}.png", seed=i, age=age)["path"], age) for i, age in enumerate(ages)]
+    dataset, split = TEST_SPLIT[cfg.test_set]
+    rows = FaceCache(paths.cache_dir, dataset).split(split)
+    photos = []
+    for i, age in enumerate(ages):
+        row = rows.iloc[int((rows["age"] - age).abs().to_numpy().argmin())]
+        face = Image.open(paths.data_root / dataset / row["source"]).convert("RGB")
+        canvas = Image.new("RGB", (face.width * 3, round(face.height * 2.2)), (200, 200, 196))
+        canvas.paste(face, (face.width * (i % 2 + 1) // 2 + face.width // 2, round(face.height * 0.5)))
+        path = out / f"photo_{i}.jpg"
+        canvas.save(path, quality=92)
+        photos.append((str(path), float(row["age"])))
+    return photos

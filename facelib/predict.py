@@ -1,5 +1,15 @@
-"""Age prediction on a user's own photo: detect faces, crop them as `prepare` does, and run
-every trained condition found under `weights/`."""
+"""Age on a user's own photo, as the study would give it: find each face and its eyes, align it onto
+the template `prepare` aligned the training faces to (same framing, border fill and size), and run
+every trained condition of one model seed.
+
+How a face is framed is said with each answer (`alignment`):
+- "eyes": OpenCV's eye cascade found both eyes in the face box; the face is aligned from them.
+- "face box": no pair of eyes was found; the eyes are placed where they lie in a face box on
+  average (measured on real faces) and the face is aligned from those.
+- "whole photo": the photo is itself a face crop (its face, aligned, would fill it, as in a
+  UTKFace or MegaAge chip): it is taken whole, as `prepare` takes a chip. Also with `--whole-image`.
+- "whole photo (no face found)": no face was found, but the photo has a face crop's size and shape.
+"""
 from __future__ import annotations
 
 import functools
@@ -11,34 +21,101 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .config import CONDITIONS
+from .data.align import ALIGN_TEMPLATE, MIN_FACE_PIXELS, align_face, crop_face
 from .data.augment import normalize_batch
 from .data.datasets import to_tensor
-from .data.prepare import crop_face, decode_photo
+from .data.decode import decode_photo
 from .data.records import FaceRecord
+from .metrics import age_group
 
 # OpenCV's frontal cascades; the second is tried when the first finds nothing.
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
 EYE_CASCADE = "haarcascade_eye.xml"
-# A Haar box spans brows to chin. Widening it by this margin per side and moving it up by
-# HAAR_SHIFT of its height gives the framing the models were trained on (a UTKFace-style
-# chip: the whole head with a little background). Measured on composed synthetic photos:
-# a Haar box is ~1.05x the face box and the chip ~1.67x, centred ~0.14 box heights higher.
-HAAR_MARGIN = 0.3
-HAAR_SHIFT = 0.09
-PREDICT_GROUPS = [(0, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 59), (60, 200)]
+# Where the pupils lie in a Haar face box, as fractions of its side (x of the image-left eye, x of the
+# other, y of both): the face-box fallback, and the prior that picks the eye pair (docs/predict.md).
+BOX_EYES = np.array([[0.315, 0.385], [0.685, 0.385]])
 # Faces are searched on a copy of the photo at most this many pixels on its long side (a 12-megapixel
 # photo answers in seconds); boxes are mapped back to the photo's own pixels.
 MAX_DETECT_SIDE = 1600
-# A photo is taken as an already-cropped face (as `--whole-image`) when its largest face, widened by
-# the crop margin, would need at least this share of the photo's shorter side: the face fills the frame.
-FACE_CROP_SHARE = 0.9
+# A photo whose aligned face window covers at least this share of it (intersection over union) is a
+# face crop, taken whole as `prepare` takes a chip.
+FACE_CROP_IOU = 0.7
+# Without a face found, a photo no larger than this on its long side and about square is answered as
+# a face crop.
+CROP_MAX_SIDE, CROP_ASPECT = 640, (0.7, 1.45)
+EXIT_ANSWERED, EXIT_NO_FACE, EXIT_USAGE, EXIT_WEIGHTS = 0, 1, 2, 3
 
 
-def age_group(age: float) -> str:
-    for lo, hi in PREDICT_GROUPS:
-        if age < hi + 1:
-            return f"{lo}+" if hi >= 200 else f"{lo}-{hi}"
-    return "60+"
+class WeightsError(RuntimeError):
+    """Weights that cannot be used: unreadable, of another architecture, or of different data."""
+
+
+@dataclass
+class Models:
+    """The trained conditions of one model seed, and where they came from."""
+    models: dict           # condition → (regressor, config)
+    weights_dir: Path
+    seed: int | None
+    data: str              # "synthetic" or "real"
+    data_id: str
+    preset: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data == "synthetic"
+
+    @property
+    def provenance(self) -> str:
+        seed = f"seed {self.seed}" if self.seed is not None else "no seed folder"
+        what = ("trained on synthetic faces: ages are not meaningful for real photos" if self.synthetic
+                else f"trained on real photographs ({self.data_id})")
+        return f"models: {', '.join(self.models)} from {self.weights_dir} ({seed}, preset {self.preset}; {what})"
+
+
+def seed_dir(weights_dir: Path, seed: int | None = None) -> tuple[Path, int | None]:
+    """The folder of one model seed's weights: weights/seed<k>/ (the lowest seed unless `seed` is
+    given); the folder itself only when it holds no seed folders (weights written before seeds)."""
+    weights_dir = Path(weights_dir)
+    seeds = sorted(int(p.name[4:]) for p in weights_dir.glob("seed*") if p.name[4:].isdigit() and p.is_dir())
+    if seed is not None:
+        if seed not in seeds:
+            raise FileNotFoundError(f"{weights_dir}: no weights of seed {seed} (seeds there: {seeds or 'none'})")
+        return weights_dir / f"seed{seed}", seed
+    if seeds:
+        return weights_dir / f"seed{seeds[0]}", seeds[0]
+    return weights_dir, None
+
+
+def load_models(paths, seed: int | None = None, names=CONDITIONS) -> Models:
+    """The trained conditions of one model seed, with their provenance. Raises FileNotFoundError
+    when there are none, and WeightsError for weights that are unreadable, of another architecture,
+    or trained on different data from each other."""
+    from .models.build import model_from_checkpoint, regressor_of
+    from .train import CheckpointError, load_checkpoint
+    folder, seed = (paths.weights_dir, paths.seed) if paths.seed is not None else seed_dir(paths.weights_dir, seed)
+    found = [n for n in names if (folder / f"{n}.pt").exists()]
+    if not found:
+        raise FileNotFoundError(f"no trained conditions under {folder} (looked for "
+                                f"{', '.join(n + '.pt' for n in names)}); run `facelib run` first")
+    models, origin = {}, {}
+    for name in found:
+        path = folder / f"{name}.pt"
+        try:
+            ckpt = load_checkpoint(path)
+            model, cfg = model_from_checkpoint(name, ckpt)
+        except CheckpointError as e:
+            raise WeightsError(str(e).split(";")[0] + "; train it again (or delete it)") from None
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0][:160]
+            raise WeightsError(f"{path}: not weights of a facelib {name} model this version can load ({first})") from None
+        models[name] = (regressor_of(model).eval(), cfg)
+        origin[name] = (ckpt.get("data", "unknown"), ckpt.get("data_id", ""), ckpt.get("preset", cfg.preset))
+    if len(set(origin.values())) > 1:
+        raise WeightsError("the conditions under " + str(folder) + " were trained on different data ("
+                           + "; ".join(f"{n}: {d} {i} {p}" for n, (d, i, p) in origin.items())
+                           + "); train them again on one data folder, or pass --weights of one study")
+    data, data_id, preset = next(iter(origin.values()))
+    return Models(models, folder, seed, data, data_id, preset)
 
 
 @dataclass
@@ -47,7 +124,12 @@ class FacePrediction:
     box: tuple | None = None           # (x0, y0, x1, y1) in the upright photo's pixels
     ages: dict = field(default_factory=dict)   # condition → predicted age
     error: str = ""                    # why there is no prediction for this photo
-    whole_image: bool = False          # the photo was taken as one face crop
+    alignment: str = ""                # how the face was framed (see the module doc)
+    eyes: tuple | None = None          # ((x, y), (x, y)) of the pupils the face was aligned from
+
+    @property
+    def whole_image(self) -> bool:
+        return self.alignment.startswith("whole photo")
 
     @property
     def groups(self) -> dict:
@@ -56,17 +138,21 @@ class FacePrediction:
     def describe(self) -> str:
         if self.error:
             return f"{self.photo}: {self.error}"
-        where = "whole image as a face crop" if self.whole_image else \
-            "face at (" + ", ".join(f"{v:.0f}" for v in self.box) + ")"
+        where = self.alignment if self.whole_image else \
+            "face at (" + ", ".join(f"{v:.0f}" for v in self.box) + f"), aligned from its {self.alignment}"
         ages = "; ".join(f"{c} {a:.1f} ({age_group(a)})" for c, a in self.ages.items())
         return f"{self.photo}: {where}: {ages}"
 
     def to_dict(self) -> dict:
         """One JSON object per face (or per photo without one), for `facelib predict --json`."""
         return {"photo": self.photo, "box": [round(v, 1) for v in self.box] if self.box else None,
-                "whole_image": self.whole_image, "ages": {c: round(a, 2) for c, a in self.ages.items()},
-                "groups": self.groups, "error": self.error or None}
+                "alignment": self.alignment or None, "whole_image": self.whole_image,
+                "eyes": [[round(v, 1) for v in e] for e in self.eyes] if self.eyes else None,
+                "ages": {c: round(a, 2) for c, a in self.ages.items()}, "groups": self.groups,
+                "error": self.error or None}
 
+
+# ---------------------------------------------------------------- finding faces and eyes
 
 @functools.lru_cache(maxsize=None)
 def _cascade(name):
@@ -78,43 +164,98 @@ def _cascade(name):
     return casc
 
 
-def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
-    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first.
-
-    Searched on a copy at most MAX_DETECT_SIDE pixels on its long side (boxes come back in `img`'s
-    pixels). A box is kept when OpenCV's eye cascade finds an eye in its upper part; when no box has
-    one, the box the face cascade is surest of is kept. On 251 of FG-NET's real scans this kept the
-    recall (0.972 against 0.964 for every box) and cut false boxes from 0.255 to 0.024 per photo."""
+def _grey(img: np.ndarray, scale: float) -> np.ndarray:
     import cv2
     h, w = img.shape[:2]
-    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
     small = img if scale == 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)),
                                                 interpolation=cv2.INTER_AREA)
-    grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    return cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+
+
+def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
+    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first. A box is kept when an eye is
+    found in its upper part; when no box has one, the box the face cascade is surest of is kept."""
+    return [box for box, _ in locate_faces(img, min_size)]
+
+
+def locate_faces(img: np.ndarray, min_size: int = 32) -> list[tuple[tuple, np.ndarray | None]]:
+    """(box, pupils (2, 2) or None) of each face in an RGB uint8 image, largest first; searched on a
+    copy at most MAX_DETECT_SIDE pixels on its long side (boxes and pupils in `img`'s pixels)."""
+    h, w = img.shape[:2]
+    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
+    grey = _grey(img, scale)
     for name in CASCADES:
         found, _, weights = _cascade(name).detectMultiScale3(grey, scaleFactor=1.05, minNeighbors=3,
                                                              minSize=(min_size, min_size), outputRejectLevels=True)
         if len(found):
-            boxes = [(x, y, x + bw, y + bh) for x, y, bw, bh in found]
-            kept = [b for b in boxes if _has_eye(grey, b)] or [boxes[int(np.argmax(np.ravel(weights)))]]
+            boxes = [(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh in found]
+            cands = {b: _eye_boxes(grey, b) for b in boxes}
+            eyes = {b: find_eyes(grey, b, cands[b]) for b in boxes}
+            kept = [b for b in boxes if cands[b]] or [boxes[int(np.argmax(np.ravel(weights)))]]
             kept.sort(key=lambda b: -(b[2] - b[0]))
-            return _drop_overlaps([tuple(float(v) / scale for v in b) for b in kept])
+            out = []
+            for b in _drop_overlaps(kept):
+                e = eyes[b]
+                out.append((tuple(float(v) / scale for v in b), None if e is None else e / scale))
+            return out
     return []
 
 
-def _has_eye(grey: np.ndarray, box) -> bool:
+def _eye_boxes(grey: np.ndarray, box) -> list[tuple]:
+    """Eye cascade boxes (x, y, w, h) in the upper 60% of a face box, in `grey`'s pixels."""
     x0, y0, x1, y1 = box
     upper = grey[y0:y0 + int((y1 - y0) * 0.6), x0:x1]
     side = max(6, int((x1 - x0) * 0.1))
-    return len(_cascade(EYE_CASCADE).detectMultiScale(upper, scaleFactor=1.1, minNeighbors=3,
-                                                       minSize=(side, side))) > 0
+    found = _cascade(EYE_CASCADE).detectMultiScale(upper, scaleFactor=1.1, minNeighbors=3, minSize=(side, side))
+    return [(x + x0, y + y0, w, h) for x, y, w, h in found]
 
 
-def is_face_crop(box, width: int, height: int) -> bool:
-    """True when the face fills the frame: its box widened by the crop margin needs at least
-    FACE_CROP_SHARE of the photo's shorter side (see `predict`)."""
-    side = max(box[2] - box[0], box[3] - box[1]) * (1 + 2 * HAAR_MARGIN)
-    return side >= FACE_CROP_SHARE * min(width, height)
+def find_eyes(grey: np.ndarray, box, eye_boxes=None) -> np.ndarray | None:
+    """The pupils (image-left first) of the face in `box`: of the eye cascade's boxes, the pair with a
+    face's geometry (one each side of the middle, level, similar sizes, a plausible distance apart)
+    nearest where eyes lie in a face box (`BOX_EYES`); None when no pair qualifies."""
+    x0, y0, x1, y1 = box
+    side = x1 - x0
+    eye_boxes = _eye_boxes(grey, box) if eye_boxes is None else eye_boxes
+    cands = [np.array([x + w / 2, y + h / 2, w]) for x, y, w, h in eye_boxes]
+    prior = np.array([x0, y0]) + BOX_EYES * side
+    best, best_cost = None, np.inf
+    for i, a in enumerate(cands):
+        for b in cands[i + 1:]:
+            left, right = (a, b) if a[0] < b[0] else (b, a)
+            gap = (right[0] - left[0]) / side
+            if not (0.22 <= gap <= 0.6 and abs(right[1] - left[1]) <= 0.12 * side
+                    and max(left[2], right[2]) <= 1.7 * min(left[2], right[2])
+                    and left[0] < x0 + side / 2 < right[0]):
+                continue
+            cost = np.linalg.norm(np.array([left[:2], right[:2]]) - prior) / side
+            if cost < best_cost and cost < 0.35:
+                best, best_cost = np.array([left[:2], right[:2]]), cost
+    return best
+
+
+def box_eyes(box) -> np.ndarray:
+    """Where the pupils lie in a face box on average: the fallback when no pair of eyes is found."""
+    x0, y0, x1, _ = box
+    return np.array([x0, y0]) + BOX_EYES * (x1 - x0)
+
+
+def aligned_window(eyes: np.ndarray) -> tuple:
+    """The square (x0, y0, x1, y1) of the photo that aligning from `eyes` crops (rotation ignored)."""
+    side = np.linalg.norm(eyes[1] - eyes[0]) / (ALIGN_TEMPLATE[1, 0] - ALIGN_TEMPLATE[0, 0])
+    centre = eyes.mean(0) + np.array([0.5 - ALIGN_TEMPLATE[:2, 0].mean(), 0.5 - ALIGN_TEMPLATE[:2, 1].mean()]) * side
+    return (*(centre - side / 2), *(centre + side / 2))
+
+
+def is_face_crop(window, width: int, height: int) -> bool:
+    """True when the aligned face window covers the photo (intersection over union ≥ FACE_CROP_IOU):
+    the photo is itself a face crop, to be taken whole as `prepare` takes a chip."""
+    return bool(_iou(window, (0.0, 0.0, float(width), float(height))) >= FACE_CROP_IOU)
+
+
+def looks_like_a_face_crop(width: int, height: int) -> bool:
+    """A photo with no face found that has a face crop's size and shape (small, about square)."""
+    return max(width, height) <= CROP_MAX_SIDE and CROP_ASPECT[0] <= height / width <= CROP_ASPECT[1]
 
 
 def _drop_overlaps(boxes, iou_max=0.3):
@@ -133,64 +274,45 @@ def _iou(a, b):
     return inter / union if union else 0.0
 
 
-def seed_paths(paths):
-    """Paths whose weights folder holds trained conditions: `paths` itself, or the lowest model seed
-    under it (weights/seed<k>/, as `facelib run` writes them)."""
-    from .conditions import weights_path
-    if paths.seed is not None or any(weights_path(paths, n).exists() for n in CONDITIONS):
-        return paths
-    seeds = sorted(int(p.name[4:]) for p in paths.weights_dir.glob("seed*") if p.name[4:].isdigit())
-    return paths.for_seed(seeds[0]) if seeds else paths
+# ---------------------------------------------------------------- ages
 
-
-def load_conditions(paths, names=CONDITIONS) -> dict:
-    """{condition: (regressor, config)} for every condition whose weights exist (model seed: see `seed_paths`)."""
-    from .conditions import MultitrainModel, load_model, weights_path
-    paths = seed_paths(paths)
-    models = {}
-    for name in names:
-        if weights_path(paths, name).exists():
-            model, cfg = load_model(name, paths)
-            models[name] = (model.regressor if isinstance(model, MultitrainModel) else model, cfg)
-    if not models:
-        raise FileNotFoundError(f"no trained conditions under {paths.weights_dir} (looked for "
-                                f"{', '.join(n + '.pt' for n in names)}); run `facelib run` first")
-    return models
+def face_input(img: Image.Image, size: int, eyes: np.ndarray | None) -> np.ndarray | None:
+    """The face as the models saw training faces: aligned from the pupils onto `ALIGN_TEMPLATE`
+    (`prepare`'s alignment, border fill included), or, with `eyes` None, the photo taken whole as
+    `prepare` takes a chip (its central square). None when it is too small to hold a face."""
+    if eyes is None:
+        return crop_face(img, FaceRecord(path=Path(""), age=0, identity="", aligned=True), size, 0.0)
+    return align_face(img, eyes, size, ALIGN_TEMPLATE[:2])
 
 
 @torch.no_grad()
-def predict_faces(img: np.ndarray, boxes, models: dict, aligned: bool = False) -> list[dict]:
-    """Ages per condition for each detector box of an RGB image; with `aligned`, the
-    whole image is one face chip (boxes are ignored)."""
-    pil = Image.fromarray(img)
-    out = []
-    for x0, y0, x1, y1 in boxes:
-        shift = HAAR_SHIFT * (y1 - y0)
-        box = (x0, y0 - shift, x1, y1 - shift)
-        ages = {}
-        for name, (model, cfg) in models.items():
-            rec = FaceRecord(path=Path(""), age=0, identity="", box=None if aligned else box, aligned=aligned)
-            face = crop_face(pil, rec, cfg.image_size, HAAR_MARGIN)
-            x = normalize_batch(to_tensor(face)[None])
-            ages[name] = float(model.eval()(x)[0])
-        out.append(ages)
+def ages_of(img: Image.Image, eyes: np.ndarray | None, models: Models) -> dict | None:
+    """{condition: age} of one face (see `face_input`), each model at its own input size."""
+    out = {}
+    for name, (model, cfg) in models.models.items():
+        face = face_input(img, cfg.image_size, eyes)
+        if face is None:
+            return None
+        out[name] = float(model(normalize_batch(to_tensor(face)[None]))[0])
     return out
 
 
-def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, models=None) -> list[FacePrediction]:
-    """Detect faces in each photo and predict their age with every trained condition.
+def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, models: Models | None = None,
+            seed: int | None = None) -> list[FacePrediction]:
+    """Find each face in each photo, align it as the training faces were, and predict its age with
+    every trained condition of one model seed.
 
     photos: paths, or (name, bytes) pairs of photos held in memory (the upload widget).
-    detect=False treats each whole photo as one aligned face (an already-cropped face). With
-        detection, a photo whose face fills the frame (`is_face_crop`) is treated the same way.
+    detect=False takes each whole photo as one face crop (`--whole-image`).
     Photos are turned upright by their EXIF orientation first. Each photo is on its own: a missing,
-    unreadable or failing one comes back with `error` set, and the others are still answered.
-    """
+    unreadable or failing one comes back with `error` set, and the others are still answered."""
     if models is None:
         from .paths import get_paths
-        models = load_conditions(paths or get_paths(), conditions)
+        models = load_models(paths or get_paths(), seed, conditions)
     results = []
-    for photo in ([photos] if isinstance(photos, (str, Path)) else photos):
+    one = isinstance(photos, (str, Path)) or (isinstance(photos, tuple) and len(photos) == 2
+                                              and isinstance(photos[1], (bytes, bytearray)))
+    for photo in ([photos] if one else photos):
         try:
             results += _predict_one(photo, models, detect)
         except FileNotFoundError:
@@ -200,24 +322,39 @@ def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, mode
     return results
 
 
-def _predict_one(photo, models, detect: bool) -> list[FacePrediction]:
+def _predict_one(photo, models: Models, detect: bool) -> list[FacePrediction]:
     try:
-        img = np.asarray(load_photo(photo))
+        pil = load_photo(photo)
     except (FileNotFoundError, IsADirectoryError):
         raise
     except Exception as e:  # PIL raises several types for non-images
         return [FacePrediction(_name(photo), error=f"not a readable image ({type(e).__name__})")]
-    h, w = img.shape[:2]
+    w, h = pil.size
     whole = (0.0, 0.0, float(w), float(h))
-    boxes = detect_faces(img) if detect else [whole]
-    if not boxes:
-        return [FacePrediction(_name(photo), error="no face found (a photo that is already a face crop: "
-                                                     "--whole-image)")]
-    crop = not detect or is_face_crop(boxes[0], w, h)
-    if crop:
-        boxes = [whole]
-    return [FacePrediction(_name(photo), box=box, ages=ages, whole_image=crop)
-            for box, ages in zip(boxes, predict_faces(img, boxes, models, aligned=crop))]
+    name = _name(photo)
+    if min(w, h) < MIN_FACE_PIXELS:
+        return [FacePrediction(name, error=f"too small for a face ({w} × {h} pixels; at least {MIN_FACE_PIXELS} "
+                                           "on each side)")]
+    if not detect:
+        return [FacePrediction(name, whole, ages_of(pil, None, models), alignment="whole photo (--whole-image)")]
+    located = locate_faces(np.asarray(pil))
+    if not located:
+        if looks_like_a_face_crop(w, h):
+            return [FacePrediction(name, whole, ages_of(pil, None, models),
+                                   alignment="whole photo (no face found; it has a face crop's size and shape)")]
+        return [FacePrediction(name, error="no face found (a photo that is already a face crop: --whole-image)")]
+    out = []
+    for k, (box, eyes) in enumerate(located):
+        how = "eyes" if eyes is not None else "face box"
+        eyes = eyes if eyes is not None else box_eyes(box)
+        if k == 0 and is_face_crop(aligned_window(eyes), w, h):
+            return [FacePrediction(name, whole, ages_of(pil, None, models),
+                                   alignment="whole photo (the photo is a face crop)")]
+        ages = ages_of(pil, eyes, models)
+        if ages is None:
+            continue
+        out.append(FacePrediction(name, box, ages, alignment=how, eyes=tuple(map(tuple, eyes.tolist()))))
+    return out or [FacePrediction(name, error="no face large enough to age")]
 
 
 def load_photo(photo) -> Image.Image:
@@ -231,19 +368,39 @@ def _name(photo) -> str:
 
 
 def draw_predictions(photo, preds: list[FacePrediction]) -> Image.Image:
-    """The photo with each face's box and its ages drawn on it."""
+    """The photo with each face's box, its eyes and its ages drawn on it."""
     img = load_photo(photo)
     d = ImageDraw.Draw(img)
     for p in preds:
-        if p.box is None:
+        if p.box is None or p.error:
             continue
-        d.rectangle(p.box, outline=(255, 40, 40), width=max(2, img.width // 200))
+        width = max(2, img.width // 200)
+        d.rectangle(p.box, outline=(255, 40, 40), width=width)
+        for x, y in p.eyes or ():
+            r = width * 2
+            d.ellipse((x - r, y - r, x + r, y + r), outline=(40, 220, 255), width=width)
         text = "\n".join(f"{c}: {a:.0f}" for c, a in p.ages.items())
         try:
             font = ImageFont.load_default(size=max(11, img.height // 24))
         except TypeError:  # Pillow < 10.1 has one fixed-size default font
             font = ImageFont.load_default()
-        below = p.box[3] + 3 + font.size * 1.2 * len(p.ages) <= img.height
+        size = getattr(font, "size", 11)
+        below = p.box[3] + 3 + size * 1.2 * len(p.ages) <= img.height
         d.multiline_text((p.box[0] + 3, p.box[3] + 3 if below else p.box[1] + 3), text, fill=(255, 255, 255),
                          font=font, stroke_width=2, stroke_fill=(0, 0, 0))
     return img
+
+
+def annotated_names(photos) -> dict:
+    """{photo: file name} for `--save-annotated`: each photo's own name, made unique where two photos
+    in different folders share one (a/x.jpg → x.jpg, b/x.jpg → x-2.jpg)."""
+    out, used = {}, set()
+    for photo in photos:
+        stem = Path(photo).stem
+        name, k = f"{stem}.jpg", 1
+        while name in used:
+            k += 1
+            name = f"{stem}-{k}.jpg"
+        used.add(name)
+        out[photo] = name
+    return out

@@ -35,15 +35,17 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
     seeds: model seeds; every notebook trains or reads each (same data, per-seed weights and results).
     extra: more parameters for the notebooks that declare them (e.g. {"label_fractions": [0.25]}).
 
-    Executed copies go to OUT/notebooks/. Raises NotebookFailed naming the notebook and cell.
+    Executed copies go to the run's outputs folder (`paths.get_paths`), under notebooks/. Raises
+    NotebookFailed naming the notebook and cell.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .paths import get_paths
     root = project_root(root)
-    out = Path(out_dir) if Path(out_dir).is_absolute() else root / out_dir
-    weights = Path(weights_dir) if Path(weights_dir).is_absolute() else root / weights_dir
-    data = str(Path(data_root).resolve()) if data_root else ""
+    data = str(Path(data_root).expanduser().resolve()) if data_root else ""
+    # The notebooks resolve the same parameters the same way (per data folder, under FACELIB_HOME).
+    out = get_paths(preset, data, out_dir, weights_dir, root=root).out_dir
     nbs = list_notebooks(root)
     if start:
         nbs = [nb for nb in nbs if nb.name[:2] >= start[:2]]
@@ -54,7 +56,7 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     # The python3 kernel spec runs `python`; make that this interpreter.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    params = {"preset": preset, "data_root": data, "out_dir": str(out), "weights_dir": str(weights),
+    params = {"preset": preset, "data_root": data, "out_dir": str(out_dir), "weights_dir": str(weights_dir),
               "seeds": [int(s) for s in seeds], "data_seed": data_seed, "progress": False, "interactive": False}
     times = {}
     for nb in nbs:

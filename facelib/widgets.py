@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .predict import PREDICT_GROUPS, age_group
+from .metrics import AGE_GROUPS, group_label
 
 # A Jupyter server drops websocket messages above about 10 MB (tornado's default), and an upload that
 # large is lost without an error; uploads are refused above this size, with a message, instead.
@@ -24,7 +24,7 @@ def face_browser(preds: dict, cache):
     from IPython.display import display
 
     from .plots import worst_faces
-    groups = ["all"] + [age_group(lo) for lo, _ in PREDICT_GROUPS]
+    groups = ["all"] + [group_label(lo, hi) for lo, hi in AGE_GROUPS]
     cond = w.Dropdown(options=list(preds), description="condition")
     grp = w.Dropdown(options=groups, description="age group")
     cmp_ = w.Dropdown(options=["—"] + list(preds), description="compare")
@@ -52,17 +52,22 @@ def _uploaded(value) -> list[tuple[str, bytes]]:
 
 
 def upload_predictor(paths):
-    """Widget: upload a photo, see each face found with every trained condition's age. The photo is
-    read in memory (no file is written), and each upload clears the previous answer first."""
+    """Widget: upload a photo and see what `facelib predict` would print for it: the models' provenance,
+    then each face found (or the photo as a face crop, when "the photo is a face crop" is ticked) with
+    how it was aligned and every trained condition's age. The photo is read in memory (no file is
+    written), and each upload clears the previous answer first."""
     import io
 
     import ipywidgets as w
     from IPython.display import display
 
-    from .predict import draw_predictions, predict
+    from .predict import draw_predictions, load_models, predict
+    models = load_models(paths)
     up = w.FileUpload(accept="image/*", multiple=False, description="photo",
-                      tooltip=f"A photo (JPEG, PNG, ...) up to {MAX_UPLOAD_MB} MB: every face found is aged by "
-                              "every trained condition")
+                      tooltip=f"A photo (JPEG, PNG, ...) up to {MAX_UPLOAD_MB} MB: every face found is aligned as the "
+                              "training faces were and aged by every trained condition")
+    crop = w.Checkbox(value=False, description="the photo is a face crop (no detection, as --whole-image)",
+                      layout=w.Layout(width="auto"))
     note = w.HTML(f"Photos up to {MAX_UPLOAD_MB} MB (larger uploads can be lost by the notebook server without "
                   "an error): for a larger photo use <code>facelib predict PHOTO</code>.")
     out = w.Output()
@@ -73,12 +78,13 @@ def upload_predictor(paths):
             return  # the reset below
         out.clear_output()
         with out:
+            print(models.provenance)
             for name, content in files:
                 if len(content) > MAX_UPLOAD_MB * 2**20:
                     print(f"{name}: {len(content) / 2**20:.1f} MB is above the {MAX_UPLOAD_MB} MB limit; "
                           "use `facelib predict` for it")
                     continue
-                preds = predict([(name, content)], paths)
+                preds = predict([(name, content)], models=models, detect=not crop.value)
                 for p in preds:
                     print(p.describe())
                 if any(p.box for p in preds):
@@ -87,4 +93,4 @@ def upload_predictor(paths):
                     display(w.Image(value=buf.getvalue()))
         up.value = ()  # ready for the next photo, the same one included
     up.observe(run, "value")
-    display(w.VBox([up, note, out]))
+    display(w.VBox([w.HBox([up, crop]), note, out]))

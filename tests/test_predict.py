@@ -8,7 +8,8 @@ from PIL import Image
 from facelib.cli import main
 from facelib.data.synth import compose_photo
 from facelib.paths import Paths
-from facelib.predict import age_group, detect_faces, is_face_crop, predict
+from facelib.metrics import age_group
+from facelib.predict import aligned_window, detect_faces, face_input, is_face_crop, predict
 
 CONDS = {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
 
@@ -53,16 +54,18 @@ def test_missing_weights_say_what_to_run(tmp_path, photo):
         predict(photo["path"], paths)
 
 
-def test_cli_prints_one_line_per_face_and_its_exit_status(trained_paths, photo, capsys, tmp_path):
+def test_cli_prints_its_provenance_once_then_one_line_per_face_and_its_exit_status(trained_paths, photo, capsys,
+                                                                                   tmp_path):
     w = ["--weights", str(trained_paths.weights_dir)]
     assert main(["predict", photo["path"], *w]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "face at (" in out[0] and all(c in out[0] for c in CONDS)
+    assert len(out) == 2 and "trained on synthetic faces: ages are not meaningful for real photos" in out[0]
+    assert "face at (" in out[1] and all(c in out[1] for c in CONDS)
     # a batch with an unreadable file still answers the others: 0 when any face was answered
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"\xff\xd8 not really a jpeg")
     assert main(["predict", str(junk), photo["path"], str(tmp_path / "nope.png"), *w]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
     assert len(lines) == 3 and "not a readable image" in lines[0] and "face at (" in lines[1]
     assert main(["predict", str(tmp_path / "nope.png"), *w]) == 1                        # no face answered
     assert main(["predict", photo["path"], "--weights", str(tmp_path / "empty")]) == 2   # usage: no weights
@@ -72,20 +75,106 @@ def test_whole_image_mode_skips_detection(trained_paths, tiny_data):
     chip = next((tiny_data / "megaage_asian" / "test").glob("*.jpg"))
     preds = predict(chip, trained_paths, detect=False)
     assert len(preds) == 1 and preds[0].box == (0.0, 0.0, 178.0, 218.0)
+    assert preds[0].alignment == "whole photo (--whole-image)"
+
+
+def test_a_chip_file_gets_the_age_the_evaluation_gave_it(trained_paths, tiny_data):
+    """A test chip given as a file is framed exactly as `prepare` framed it: the same age."""
+    import pandas as pd
+
+    from facelib.data.cache import FaceCache
+    cache = FaceCache(trained_paths.cache_dir, "megaage_asian")
+    preds = pd.read_csv(trained_paths.results_dir / "predictions" / "baseline.csv").head(8)
+    for _, row in preds.iterrows():
+        got = predict(tiny_data / "megaage_asian" / row["source"], trained_paths, conditions=["baseline"])[0]
+        assert got.whole_image and abs(got.ages["baseline"] - row["pred"]) < 1e-3, got.describe()
+    assert len(cache.split("test")) >= len(preds)
 
 
 def test_age_groups():
-    assert [age_group(a) for a in (0, 9.4, 10, 59.9, 60, 95)] == ["0-9", "0-9", "10-19", "50-59", "60+", "60+"]
+    assert [age_group(a) for a in (0, 9.4, 10, 59.9, 60, 69.9, 70, 95)] == \
+        ["0-9", "0-9", "10-19", "50-59", "60-69", "60-69", "70+", "70+"]
 
 
-def test_json_and_annotated_photos(trained_paths, photo, capsys, tmp_path):
+def test_json_and_annotated_photos_with_the_same_name_in_two_folders(trained_paths, photo, capsys, tmp_path):
     import json
-    assert main(["predict", photo["path"], "--json", "--save-annotated", str(tmp_path / "ann"),
-                 "--weights", str(trained_paths.weights_dir)]) == 0
-    face = json.loads(capsys.readouterr().out.strip())
-    assert face["photo"] == photo["path"] and len(face["box"]) == 4 and face["error"] is None
-    assert set(face["ages"]) == set(face["groups"]) == CONDS
-    assert Image.open(tmp_path / "ann" / "p.jpg").size == Image.open(photo["path"]).size
+    import shutil
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        shutil.copy(photo["path"], tmp_path / d / "x.png")
+    assert main(["predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--json",
+                 "--save-annotated", str(tmp_path / "ann"), "--weights", str(trained_paths.weights_dir)]) == 0
+    captured = capsys.readouterr()
+    faces = [json.loads(line) for line in captured.out.strip().splitlines()]
+    assert "synthetic faces" in captured.err                             # provenance kept out of the JSON
+    assert [f["photo"] for f in faces] == [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
+    assert all(len(f["box"]) == 4 and f["error"] is None and f["alignment"] in ("eyes", "face box") for f in faces)
+    assert set(faces[0]["ages"]) == set(faces[0]["groups"]) == CONDS
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["x-2.jpg", "x.jpg"]
+    assert Image.open(tmp_path / "ann" / "x.jpg").size == Image.open(photo["path"]).size
+
+
+def _copy_weights(trained_paths, dest):
+    import shutil
+    shutil.copytree(trained_paths.weights_dir, dest / "seed0", ignore=shutil.ignore_patterns("runs"))
+    return dest
+
+
+def test_unusable_weights_give_one_line_and_their_own_exit_status(trained_paths, photo, capsys, tmp_path):
+    w = _copy_weights(trained_paths, tmp_path / "w")
+    (w / "seed0" / "multitrain.pt").write_bytes(b"not a checkpoint at all")
+    assert main(["predict", photo["path"], "--weights", str(w)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "multitrain.pt: checkpoint cannot be read" in err[0] and "Traceback" not in err[0]
+    # weights of another architecture under a condition's name
+    import shutil
+    shutil.copy(w / "seed0" / "vcop.pt", w / "seed0" / "multitrain.pt")
+    assert main(["predict", photo["path"], "--weights", str(w)]) == 3
+    assert "not weights of a facelib multitrain model" in capsys.readouterr().err
+
+
+def test_conditions_trained_on_different_data_are_refused(trained_paths, photo, capsys, tmp_path):
+    import torch
+    w = _copy_weights(trained_paths, tmp_path / "w")
+    ckpt = torch.load(w / "seed0" / "baseline.pt", weights_only=False)
+    torch.save({**ckpt, "data": "real", "data_id": "public-0123abcd"}, w / "seed0" / "baseline.pt")
+    assert main(["predict", photo["path"], "--weights", str(w)]) == 3
+    assert "were trained on different data" in capsys.readouterr().err
+
+
+def test_one_seed_answers_and_a_seed_folder_wins_over_loose_weights(trained_paths, photo, tmp_path):
+    import shutil
+
+    from facelib.predict import load_models
+    w = _copy_weights(trained_paths, tmp_path / "w")
+    shutil.copytree(w / "seed0", w / "seed3")
+    shutil.copy(w / "seed0" / "vcop.pt", w / "baseline.pt")          # a stray file at the top: never read
+    paths = Paths(root=tmp_path, data_root=tmp_path, cache_dir=tmp_path, weights_dir=w, out_dir=tmp_path,
+                  synthetic=True)
+    assert load_models(paths).seed == 0 and load_models(paths, seed=3).weights_dir == w / "seed3"
+    with pytest.raises(FileNotFoundError, match="no weights of seed 7"):
+        load_models(paths, seed=7)
+
+
+def test_a_photo_too_small_for_a_face_says_so(trained_paths, tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.full((10, 12, 3), 90, np.uint8)).save(tiny)
+    for detect in (True, False):
+        p = predict(tiny, trained_paths, detect=detect)[0]
+        assert p.error.startswith("too small for a face (12 × 10 pixels") and not p.ages
+
+
+def test_alignment_puts_the_pupils_on_the_template(photo):
+    from facelib.data.align import ALIGN_TEMPLATE
+    img = Image.open(photo["path"]).convert("RGB")
+    eyes = np.array(photo["eyes"])
+    face = face_input(img, 64, eyes)
+    assert face.shape == (64, 64, 3)
+    # the window the alignment crops holds both pupils at the template's place
+    x0, y0, x1, y1 = aligned_window(eyes)
+    side = x1 - x0
+    got = (eyes - np.array([x0, y0])) / side
+    assert got == pytest.approx(ALIGN_TEMPLATE[:2], abs=0.02)
 
 
 def _exif_sideways(src, dest):
@@ -106,16 +195,14 @@ def test_a_sideways_photo_is_turned_upright_by_its_exif_tag(trained_paths, photo
     assert abs((x0 + x1) / 2 - (t0 + t1) / 2) < 25 and abs((y0 + y1) / 2 - (u0 + u1) / 2) < 30
 
 
-def test_a_face_crop_filling_its_frame_is_taken_whole(trained_paths, photo, tmp_path):
-    x0, y0, x1, y1 = photo["box"]
-    cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 1.1
+def test_a_face_crop_framed_like_the_training_faces_is_taken_whole(trained_paths, photo, tmp_path):
+    window = aligned_window(np.array(photo["eyes"]))
     crop = tmp_path / "crop.png"
-    Image.open(photo["path"]).crop((int(cx - s / 2), int(cy - s / 2), int(cx + s / 2), int(cy + s / 2))).save(crop)
+    Image.open(photo["path"]).crop(tuple(int(round(v)) for v in window)).save(crop)
+    assert not is_face_crop(window, 480, 360) and is_face_crop((0, 0, 100, 100), 100, 104)
     preds = predict(crop, trained_paths)
     assert len(preds) == 1 and preds[0].whole_image and not preds[0].error
-    assert "whole image as a face crop" in preds[0].describe()
-    boxes = detect_faces(np.asarray(Image.open(crop).convert("RGB")))
-    assert boxes and is_face_crop(boxes[0], *Image.open(crop).size)
+    assert "whole photo" in preds[0].describe()
 
 
 def test_a_large_photo_is_searched_downscaled_and_answered(trained_paths, tmp_path):
@@ -128,7 +215,7 @@ def test_a_large_photo_is_searched_downscaled_and_answered(trained_paths, tmp_pa
 
 
 def test_crops_pad_where_the_box_leaves_the_image():
-    from facelib.data.prepare import crop_square
+    from facelib.data.align import crop_square
     img = Image.fromarray(np.full((100, 100, 3), 200, np.uint8))
     out = np.asarray(crop_square(img, (-50, -50, 50, 50), 20))   # three quarters outside
     assert out.shape == (20, 20, 3)

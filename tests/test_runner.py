@@ -39,33 +39,38 @@ def test_smoke_run_with_two_seeds_executes_every_notebook(tmp_path):
     summary = json.loads((out / "results" / "summary.json").read_text())
     assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1]
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
-    for metrics in [*summary["conditions"].values(), summary["reference"]["aihub_scratch"]]:
+    assert summary["protocol"]["seeds"] == [0, 1] and "validation" in summary["protocol"]["selection"]["vcop"]["epoch"]
+    assert all("test" not in sel["epoch"] for sel in summary["protocol"]["selection"].values())
+    for metrics in [*summary["conditions"].values(), summary["reference"]["aihub_scratch"],
+                    summary["reference"]["supervised_downstream"]]:
         assert {"mae", "rmse", "r2", "ca3", "ca5", "n", "mae_seeds", "mae_ci95", "beats_mean_predictor"} <= set(metrics)
         assert len(metrics["mae_seeds"]) == 2 and metrics["mae"] == pytest.approx(sum(metrics["mae_seeds"]) / 2)
         assert metrics["mae_ci95"][0] <= metrics["mae"] <= metrics["mae_ci95"][1]
         assert all(math.isfinite(metrics[k]) for k in ("mae", "rmse", "ca3", "ca5")) and metrics["n"] > 0
     assert {(c["a"], c["b"]) for c in summary["comparisons"]} >= {
         ("korean_finetuned", "baseline"), ("vcop_downstream", "baseline"), ("multitrain", "baseline"),
-        ("vcop_downstream", "aihub_scratch")}
-    for c in summary["comparisons"]:
-        lo, hi = c["ci95"]
-        assert c["verdict"] == ("a better" if hi < 0 else "b better" if lo > 0 else "no difference shown")
+        ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream")}
+    assert all(c["verdict"] == "no difference shown" and c["seeds"] == 2 for c in summary["comparisons"])
     assert {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"} <= set(summary["pretext"])
     assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
     assert summary["label_efficiency"]["fractions"] == [0.5, 1.0]
+    assert {c["b"] for c in summary["label_efficiency"]["comparisons"]} == {"aihub_scratch", "supervised_downstream"}
     assert (out / "figures" / "06_label_efficiency.png").stat().st_size > 1000
     assert set(summary["budget"]["multitrain"]) == {"images_seen", "epochs", "steps", "seconds"}
     csv = (out / "results" / "summary.csv").read_text().splitlines()
     assert csv[0] == "condition,mae,rmse,r2,ca3,ca5,n"
     assert [line.split(",")[0] for line in csv[1:]] == ["baseline", "korean_finetuned", "vcop_downstream",
-                                                        "multitrain", "mean_predictor", "aihub_scratch"]
+                                                        "multitrain", "mean_predictor", "aihub_scratch",
+                                                        "supervised_downstream"]
     conclusion = (out / "results" / "conclusion.md").read_text()
-    assert "over 2 model seeds" in conclusion and "synthetic" in conclusion
+    assert "over 2 model seeds" in conclusion and "synthetic" in conclusion and "supervised_downstream" in conclusion
+    assert "With 2 model seeds, no difference between any two runs is stated" in conclusion
     assert (out / "figures" / "06_mae_ca5.png").stat().st_size > 1000
     for seed in (0, 1):
-        for name in ("baseline", "korean_finetuned", "vcop", "vcop_downstream", "multitrain", "aihub_scratch"):
+        for name in ("baseline", "korean_finetuned", "vcop", "supervised_pretext", "vcop_downstream", "multitrain",
+                     "aihub_scratch", "supervised_downstream"):
             assert (weights / f"seed{seed}" / f"{name}.pt").exists()
-            assert list((out / f"seed{seed}" / "runs" / name).glob("events.out.tfevents.*")), f"no events: {name}"
+            assert list((out / f"seed{seed}" / "runs" / name).rglob("events.out.tfevents.*")), f"no events: {name}"
 
 
 def _project_with(tmp_path, cells):
