@@ -2,7 +2,6 @@
 compared with. Prints a table and writes `outputs/bench.json`."""
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -72,13 +71,13 @@ class DecodeTupleDataset(Dataset):
 
 def _rate(loader, augment, max_items: int, device) -> float:
     """Items per second through a loader, the copy to `device` and the batch augmentation there."""
-    n, t0 = 0, None
+    n, t0 = 0, time.perf_counter()
     for k, batch in enumerate(loader):
         if k == 1:
-            t0, n = time.perf_counter(), 0  # the first batch pays for worker start-up
+            t0, n = time.perf_counter(), 0  # the first batch pays for worker start-up (where there are more)
         augment(batch[0].to(device, non_blocking=True))
         n += len(batch[0])
-        if t0 is not None and n >= max_items:
+        if n >= max_items:
             break
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -114,7 +113,7 @@ def bench_data_path(cache_dir, data_root, size: int, device, workers=(0, 2), ite
 
 def _families(size):
     from .config import get_config
-    from .conditions import build_order_model, build_regressor
+    from .models.build import build_order_model, build_regressor
     cfg = get_config("demo", image_size=size)
     return {
         "regressor resnet_mini": (lambda: build_regressor(cfg), "single"),
@@ -122,35 +121,40 @@ def _families(size):
                                "single"),
         "regressor resnet50": (lambda: build_regressor(get_config("demo", backbone="resnet50", image_size=size)),
                                "single"),
-        "order shared2d resnet_mini": (lambda: build_order_model(cfg), "tuple"),
+        "order shared2d resnet_mini, score head": (lambda: build_order_model(cfg), "tuple"),
+        "order shared2d resnet_mini, T! head": (lambda: build_order_model(get_config("demo", image_size=size,
+                                                                                   order_head="vcop")), "tuple"),
         "order r21d_original": (lambda: build_order_model(cfg, "r21d_original"), "tuple"),
     }
 
 
-def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, channels_last=False) -> float:
-    """Images per second of forward + backward + AdamW step (an order tuple counts T images)."""
-    from .train import autocast
+def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, channels_last=False,
+              tuple_len: int = 4) -> float:
+    """Images per second of `fit`'s training step (forward, loss, backward, AdamW step) on random
+    uint8 batches: a regression task, or an order task whatever the order head (an order tuple
+    counts T images)."""
+    from .train import OrderTask, RegressionTask, _step
     from .train import channels_last as to_channels_last
     model = make_model().to(device)
     if channels_last:
         to_channels_last(model)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    aug = BatchAugment()
-    shape = (batch, 3, size, size) if kind == "single" else (max(1, batch // 4), 4, 3, size, size)
-    x_u8 = torch.randint(0, 255, shape, dtype=torch.uint8, device=device)
-    y = torch.rand(shape[0], device=device) * 80
-    label = torch.randint(0, 24, (shape[0],), device=device)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    if kind == "single":
+        task, n = RegressionTask("l1", BatchAugment()), batch
+        data = (torch.randint(0, 255, (n, 3, size, size), dtype=torch.uint8), torch.rand(n) * 80)
+    else:
+        perms = permutations(tuple_len)
+        task, n = OrderTask(perms, augment=BatchAugment()), max(1, batch // tuple_len)
+        data = (torch.randint(0, 255, (n, tuple_len, 3, size, size), dtype=torch.uint8),
+                torch.randint(0, len(perms), (n,)), torch.rand(n, tuple_len) * 80)
+    data = tuple(d.to(device) for d in data)
+    model.train()
+    state = {"micro_batch": 0}
 
     def step():
-        x = aug(x_u8)
-        if channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp):
-            out = model(x)
-            loss = (out.float() - y).abs().mean() if kind == "single" else \
-                torch.nn.functional.cross_entropy(out["logits"].float(), label)
-        opt.zero_grad()
-        loss.backward()
+        opt.zero_grad(set_to_none=True)
+        _step(model, task, data, scaler, device, amp, _NoMicro, state)
         opt.step()
 
     step()
@@ -161,23 +165,27 @@ def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, chan
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * int(np.prod(shape[:-3])) / (time.perf_counter() - t0)
+    return steps * n * (1 if kind == "single" else tuple_len) / (time.perf_counter() - t0)
 
 
-def bench_steps(device, quick: bool = False) -> list[dict]:
+class _NoMicro:
+    micro_batch = 0
+
+
+def bench_steps(device, quick: bool = False, sizes=None, batches=None) -> list[dict]:
     rows = []
-    sizes = {"smoke": 32, "demo": 48, "full": 224}
+    sizes = sizes or {"smoke": 32, "demo": 48, "full": 224}
     cuda = device.type == "cuda"
     for preset, size in sizes.items():
         for name, (make, kind) in _families(size).items():
-            big = size >= 224 or "resnet50" in name
+            big = size >= 224 or "resnet50" in name or "r21d" in name
             if not cuda and big and (quick or size >= 224 and "resnet50" not in name and "resnet18" not in name):
                 continue
-            batch = (128 if big else 256) if cuda else (8 if big else 32)
+            batch = (batches or {}).get(name) or ((128 if big else 256) if cuda else (8 if big else 32))
             steps = 10 if cuda else (2 if big else 4)
             rate = step_rate(make, kind, size, device, batch, steps)
             row = {"model": name, "preset": preset, "size": size, "batch": batch, "images/s": rate}
-            if device.type == "cuda":
+            if cuda:
                 row["images/s AMP+channels_last"] = step_rate(make, kind, size, device, batch, steps, True, True)
             rows.append(row)
     return rows
@@ -185,40 +193,19 @@ def bench_steps(device, quick: bool = False) -> list[dict]:
 
 # ---------------------------------------------------------------- order loss
 
-def soft_permutation_loop(logits, labels, perms, temperature=1.0):
-    """A straightforward per-sample, per-permutation soft-permutation loss, for comparison."""
-    total = 0.0
-    for b in range(len(labels)):
-        true = perms[labels[b]].tolist()
-        dists = [sum(1 for i, j in itertools.combinations(range(len(p)), 2) if (p[i] - p[j]) * (true[i] - true[j]) < 0)
-                 for p in perms.tolist()]
-        target = torch.softmax(-torch.tensor(dists, dtype=torch.float) / temperature, 0)
-        logp = torch.log_softmax(logits[b], 0)
-        total += (target * (target.log() - logp)).sum()
-    return total / len(labels)
-
-
-def bench_order_loss(batch: int = 64) -> list[dict]:
+def bench_order_loss(batch: int = 64, reps: int = 200) -> list[dict]:
+    """Milliseconds per call of the soft-permutation loss (one gather from the T! × T! table) at T = 3..5."""
     rows = []
     for t in (3, 4, 5):
         perms = permutations(t)
         logits, labels = torch.randn(batch, len(perms)), torch.randint(0, len(perms), (batch,))
         loss_fn = L.SoftPermutationLoss(perms, temperature=1.0)
-        fast = loss_fn(logits, labels)
         for _ in range(10):  # warm-up: the first calls pay one-off costs
             loss_fn(logits, labels)
-        slow = soft_permutation_loop(logits, labels, perms)
-        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
-        reps = 200
         t0 = time.perf_counter()
         for _ in range(reps):
             loss_fn(logits, labels)
-        t_fast = (time.perf_counter() - t0) / reps
-        t0 = time.perf_counter()
-        soft_permutation_loop(logits, labels, perms)
-        t_slow = time.perf_counter() - t0
-        rows.append({"T": t, "batch": batch, "vectorised ms": t_fast * 1e3, "loop ms": t_slow * 1e3,
-                     "speed-up": t_slow / t_fast, "same value": True})
+        rows.append({"T": t, "batch": batch, "ms per call": (time.perf_counter() - t0) / reps * 1e3})
     return rows
 
 
@@ -327,7 +314,10 @@ def bench_prepare(data_root, n: int = 48, size: int = 224, workers=(1, None)) ->
 # ---------------------------------------------------------------- all of it
 
 def run_bench(cache_dir, data_root, out_dir, size: int = 48, device="auto", quick: bool = False,
-              workers=None, memory: bool = True) -> dict:
+              workers=None, memory: bool = True, step_sizes=None, step_batches=None, items=None,
+              prepare_photos=None, memory_faces=None) -> dict:
+    """Every figure of `facelib bench`, written to out_dir/bench.json. The keyword arguments after
+    `memory` shrink the work (the tests run each step on tiny sizes)."""
     from .train import resolve_device
     device = resolve_device(device) if isinstance(device, str) else device
     torch.manual_seed(0)
@@ -338,16 +328,18 @@ def run_bench(cache_dir, data_root, out_dir, size: int = 48, device="auto", quic
     cuda = device.type == "cuda"
     workers = workers or ((0, 4, 8) if cuda else (0, 2))
     result["data_path"] = bench_data_path(cache_dir, data_root, size, device, workers,
-                                          items=600 if quick else (6000 if cuda else 1500), batch=128 if cuda else 64)
+                                          items=items or (600 if quick else (6000 if cuda else 1500)),
+                                          batch=128 if cuda else 64)
     print("training steps …", flush=True)
-    result["train_steps"] = bench_steps(device, quick)
+    result["train_steps"] = bench_steps(device, quick, step_sizes, step_batches)
     print("order loss …", flush=True)
     result["order_loss"] = bench_order_loss()
     print("prepare …", flush=True)
-    result["prepare"] = bench_prepare(data_root, n=16 if quick else 48)
+    result["prepare"] = bench_prepare(data_root, n=prepare_photos or (16 if quick else 48),
+                                      size=224 if prepare_photos is None else 32)
     if memory:
         print("memory …", flush=True)
-        result["memory"] = bench_memory(600 if quick else 2500)
+        result["memory"] = bench_memory(memory_faces or (600 if quick else 2500))
     times = Path(out_dir) / "run_times.json"
     if times.exists():
         result["pipeline_seconds"] = json.loads(times.read_text())
