@@ -140,8 +140,8 @@ def get_paths(preset: str = "demo", data_root: str = "", out_dir: str = DEFAULT_
                  synthetic=synthetic, archive=archive, home=home, preset=preset, data_id=data_id)
 
 
-# 2: UTKFace / MegaAge chips aligned onto prepare's template (framed like the real chips)
-SYNTH_VERSION = 2
+# Bump when the generator draws other faces for the same seed: synthetic data are then generated again.
+SYNTH_VERSION = 3
 
 
 def write_synthetic_marker(data_root, preset: str, seed: int) -> None:

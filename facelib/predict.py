@@ -33,15 +33,15 @@ CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2
 EYE_CASCADE = "haarcascade_eye.xml"
 # Where the pupils lie in a Haar face box, as fractions of its side (x of the image-left eye, x of the
 # other, y of both): the face-box fallback, and the prior that picks the eye pair (docs/predict.md).
-BOX_EYES = np.array([[0.315, 0.385], [0.685, 0.385]])
+BOX_EYES = np.array([[0.296, 0.375], [0.697, 0.375]])
 # Faces are searched on a copy of the photo at most this many pixels on its long side (a 12-megapixel
 # photo answers in seconds); boxes are mapped back to the photo's own pixels.
 MAX_DETECT_SIDE = 1600
 # A photo whose aligned face window covers at least this share of it (intersection over union) is a
-# face crop, taken whole as `prepare` takes a chip.
-FACE_CROP_IOU = 0.7
-# Without a face found, a photo no larger than this on its long side and about square is answered as
-# a face crop.
+# face crop, taken whole as `prepare` takes a chip. A photo with a face crop's size and shape (no
+# larger than CROP_MAX_SIDE on its long side, about square) is taken whole unless both eyes are found
+# and their window covers less than CROP_LIKE_IOU of it (a face small in a small photo).
+FACE_CROP_IOU, CROP_LIKE_IOU = 0.7, 0.4
 CROP_MAX_SIDE, CROP_ASPECT = 640, (0.7, 1.45)
 EXIT_ANSWERED, EXIT_NO_FACE, EXIT_USAGE, EXIT_WEIGHTS = 0, 1, 2, 3
 
@@ -338,18 +338,21 @@ def _predict_one(photo, models: Models, detect: bool) -> list[FacePrediction]:
     if not detect:
         return [FacePrediction(name, whole, ages_of(pil, None, models), alignment="whole photo (--whole-image)")]
     located = locate_faces(np.asarray(pil))
+    crop_like = looks_like_a_face_crop(w, h)
     if not located:
-        if looks_like_a_face_crop(w, h):
+        if crop_like:
             return [FacePrediction(name, whole, ages_of(pil, None, models),
                                    alignment="whole photo (no face found; it has a face crop's size and shape)")]
         return [FacePrediction(name, error="no face found (a photo that is already a face crop: --whole-image)")]
+    box, eyes = located[0]
+    window = aligned_window(eyes if eyes is not None else box_eyes(box))
+    if is_face_crop(window, w, h) or (crop_like and (eyes is None or _iou(window, whole) >= CROP_LIKE_IOU)):
+        return [FacePrediction(name, whole, ages_of(pil, None, models),
+                               alignment="whole photo (the photo is a face crop)")]
     out = []
-    for k, (box, eyes) in enumerate(located):
+    for box, eyes in located:
         how = "eyes" if eyes is not None else "face box"
         eyes = eyes if eyes is not None else box_eyes(box)
-        if k == 0 and is_face_crop(aligned_window(eyes), w, h):
-            return [FacePrediction(name, whole, ages_of(pil, None, models),
-                                   alignment="whole photo (the photo is a face crop)")]
         ages = ages_of(pil, eyes, models)
         if ages is None:
             continue

@@ -28,14 +28,18 @@ def test_notebooks_are_committed_clean():
 
 
 @pytest.mark.slow
-def test_smoke_run_with_two_seeds_executes_every_notebook(tmp_path):
+def test_smoke_run_with_two_seeds_executes_every_notebook_under_facelib_home(tmp_path):
+    """`FACELIB_HOME=DIR facelib run`: the data, the cache, the weights and the outputs all under DIR."""
+    import os
     out, weights = tmp_path / "outputs", tmp_path / "weights"
     proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--seeds", "0,1",
-                           "--label-fractions", "0.5", "--out", str(out), "--weights", str(weights)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
+                           "--label-fractions", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+                          env={**os.environ, "FACELIB_HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in NOTEBOOKS:
         assert (out / "notebooks" / f"{name}.ipynb").exists()
+    assert (tmp_path / "data" / "cache" / "smoke-synthetic" / "utkface.npy").exists()
+
     summary = json.loads((out / "results" / "summary.json").read_text())
     assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1]
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}

@@ -185,3 +185,59 @@ def test_order_task_reports_kendall_tau_of_its_top1_order():
     _, stats = OrderTask(perms)(Fixed(), (torch.zeros(2, 3, 3, 4, 4), torch.tensor([0, 0]), torch.zeros(2, 3)))
     assert stats["acc"].item() == 0.5 and stats["tau"].item() == pytest.approx((1 + -1) / 2)
     assert OrderTask.monitor == "tau" and OrderTask.mode == "max"
+
+
+@pytest.mark.parametrize("capability,dtype", [((7, 5), torch.float16), ((7, 0), torch.float16), ((6, 0), torch.float16),
+                                              ((8, 0), torch.bfloat16), ((8, 9), torch.bfloat16),
+                                              ((9, 0), torch.bfloat16)])
+def test_mixed_precision_follows_the_gpus_hardware(monkeypatch, capability, dtype):
+    """A T4 (7.5) says bf16 is "supported" through emulation: fit must use fp16 with a GradScaler there."""
+    from facelib.train import amp_dtype
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_dtype(torch.device("cuda")) == dtype
+    assert amp_dtype(torch.device("cpu")) is None and amp_dtype("cpu") is None
+
+
+def test_a_partial_run_is_not_finished_and_says_so(tmp_path):
+    _, part = _fit(tmp_path, epochs=4, max_epochs=2)
+    assert part.finished is False
+    _, done = _fit(tmp_path, epochs=4)
+    assert done.finished is True and done.resumed_from == 2
+
+
+def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
+    """Chunks of a batch, their losses weighted by their share, add up to the whole batch's step."""
+    from facelib.config import TrainConfig as TC
+    from facelib.train import _step
+
+    def grads(micro):
+        torch.manual_seed(0)
+        model = Linear()
+        x, y = _data(24).tensors
+        _step(model, RegressionTask("l1"), (x, y), torch.amp.GradScaler("cuda", enabled=False), torch.device("cpu"),
+              False, TC(micro_batch=micro), {"micro_batch": 0})
+        return [p.grad.clone() for p in model.parameters()]
+    for a, b in zip(grads(0), grads(5)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_out_of_gpu_memory_is_accumulated_in_halves(tmp_path, monkeypatch, capsys):
+    """Where a batch cannot fit, fit accumulates gradients over chunks (same effective batch) instead
+    of failing; the chunk size is kept for the rest of the run and in its checkpoint."""
+    class Hungry(RegressionTask):
+        def __call__(self, model, batch):
+            if len(batch[0]) > 8:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return super().__call__(model, batch)
+
+    torch.manual_seed(123)
+    model = Linear()
+    train, val = DataLoader(_data(), batch_size=32, shuffle=True), DataLoader(_data(64, seed=1), batch_size=8)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    res = fit(model, Hungry("l1"), train, val, param_groups=[{"params": model.parameters(), "lr": 0.05}],
+              train_cfg=TrainConfig(epochs=2, lr=0.05, warmup_epochs=0, patience=10), run_dir=tmp_path / "run",
+              device="cpu", progress=False)
+    assert "accumulating gradients over chunks of 16" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["micro_batch"] == 8
+    assert res.budget["images"] == 2 * 256 and res.history["val_mae"].iloc[-1] < res.history["val_mae"].iloc[0]

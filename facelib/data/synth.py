@@ -349,7 +349,9 @@ def _aligned_chip(p: Person, age: float, rng, size: int) -> Image.Image:
     its landmarks, with a little alignment noise, onto the template `prepare` aligns AIHub and
     FG-NET faces to (measured on real UTKFace chips), so that every dataset is framed alike."""
     from .align import align_face
-    canvas = 2 * size
+    # The aligned window (eyes 0.39 of its side apart) spans about 0.6-0.75 of the face layer: a canvas
+    # 1.5 times the chip holds it with room for pose and position, at a quarter of the pixels of 2x.
+    canvas = int(1.5 * size)
     img, lms, _ = _photo(p, age, rng, (canvas, canvas), int(size * rng.uniform(0.9, 1.1)),
                          (canvas / 2 + rng.normal(0, 3), canvas / 2 + rng.normal(0, 3)))
     iod = np.linalg.norm(lms[1] - lms[0])
