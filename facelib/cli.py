@@ -137,6 +137,26 @@ def _doctor(a):
     return 0
 
 
+def _report(a):
+    from .paths import project_root
+    from .tables import drift, publish, write_all
+    root = project_root()
+    if a.publish:
+        if not a.source:
+            print("✗ --publish NAME needs --from OUT (the outputs folder of the run)", file=sys.stderr)
+            return 2
+        print(f"written {publish(root, a.publish, a.source, a.command, a.data, a.machine)}")
+    if a.markdown:
+        changed = write_all(root)
+        print("tables rendered: " + (", ".join(p.name for p in changed) if changed else "all up to date"))
+    if a.check:
+        stale = drift(root)
+        for line in stale:
+            print(f"✗ table differs from its result file: {line}", file=sys.stderr)
+        return 1 if stale else 0
+    return 0
+
+
 def _badges(a):
     from .colab import badges, write_badges
     if a.write:
@@ -217,6 +237,17 @@ def main(argv=None) -> int:
     s.add_argument("--label-fractions", type=_fractions, default=[])
     s.add_argument("--no-probe", action="store_true", help="skip the timed probe and the time estimate")
     s.set_defaults(fn=_doctor)
+
+    s = sub.add_parser("report", help="publish a run's summary under docs/results/ and render the README's and "
+                       "docs' tables from those files")
+    s.add_argument("--publish", metavar="NAME", default="", help="write docs/results/NAME.json from --from OUT")
+    s.add_argument("--from", dest="source", default="", help="the run's outputs folder (holding results/summary.json)")
+    s.add_argument("--command", default="", help="the command that produced the run (recorded beside it)")
+    s.add_argument("--data", default="", help="what data the run read, in words (the data itself is never copied)")
+    s.add_argument("--machine", default="", help="where it ran, in words")
+    s.add_argument("--markdown", action="store_true", help="render every marked table in README.md and docs/*.md")
+    s.add_argument("--check", action="store_true", help="exit 1 when a table differs from its result file")
+    s.set_defaults(fn=_report)
 
     s = sub.add_parser("badges", help="the README's Open-in-Colab links, from the repository in pyproject.toml")
     s.add_argument("--write", action="store_true", help="replace the badge block in README.md")

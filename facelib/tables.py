@@ -1,0 +1,196 @@
+"""The README's and docs' tables, rendered from the result files committed under docs/results/.
+
+`facelib report --publish NAME --from OUT` copies a run's summary (never its data) into
+`docs/results/NAME.json` with the command, the data it read and the commit that produced it;
+`facelib report --markdown` rewrites every table between markers in README.md and docs/*.md from
+those files:
+
+    <!-- facelib-table: NAME KIND -->
+    ...
+    <!-- /facelib-table -->
+
+and `facelib report --check` (and a test) fails when a table differs from what its file gives.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .config import TEST_SPLIT
+
+MARKER = re.compile(r"(<!-- facelib-table: (\S+) (\S+) -->\n)(.*?)(<!-- /facelib-table -->)", re.S)
+
+
+def results_dir(root) -> Path:
+    return Path(root) / "docs" / "results"
+
+
+def load(root, name: str) -> dict:
+    path = results_dir(root) / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no published result {name!r}; make it with `facelib report --publish {name}`")
+    return json.loads(path.read_text())
+
+
+def publish(root, name: str, out_dir, command: str, data: str, machine: str = "", extra: dict | None = None) -> Path:
+    """docs/results/<name>.json from a run's outputs folder: its summary.json (without the per-file
+    left-out list's paths of this machine), run_times.json, the command, the data it read (described,
+    never included), and the commit recorded in its results files."""
+    out_dir = Path(out_dir)
+    summary = json.loads((out_dir / "results" / "summary.json").read_text())
+    times = out_dir / "run_times.json"
+    commits = set()
+    for f in out_dir.glob("seed*/results/*.json"):
+        git = json.loads(f.read_text()).get("git")
+        if git:
+            commits.add(git["commit"] + (" (with uncommitted changes)" if git.get("dirty") else ""))
+    record = {"name": name, "command": command, "data": data, "machine": machine, "commits": sorted(commits),
+              "summary": summary, "run_times": json.loads(times.read_text()) if times.exists() else {},
+              **(extra or {})}
+    path = results_dir(root) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------- the tables
+
+def _ci(v, ci, f="{:.2f}"):
+    return f"{f.format(v)} [{f.format(ci[0])}, {f.format(ci[1])}]"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header, rows) -> str:
+    return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
+
+
+def conditions(record: dict) -> str:
+    s = record["summary"]
+    runs = {**s["conditions"], **{k: v for k, v in s["reference"].items() if "mae_ci95" in v}}
+    label = {"baseline": "1 baseline", "korean_finetuned": "2 korean_finetuned", "vcop_downstream": "3 vcop_downstream",
+             "multitrain": "4 multitrain", "aihub_scratch": "control: aihub_scratch (no pretraining)",
+             "supervised_downstream": "control: supervised_downstream (age-pretrained)"}
+    rows = [[label.get(n, n), _ci(m["mae"], m["mae_ci95"]), ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
+             f"{m['val_mae']:.2f}" if "val_mae" in m else "", f"{m['heldout_mae']:.2f}" if "heldout_mae" in m else "",
+             f"{m['mean_predictor_mae']:.2f}"] for n, m in runs.items()]
+    return _table(["run", "test MAE [95% CI]", "per seed", "own validation MAE", "held-out people MAE",
+                   "training mean, on the test"], rows)
+
+
+def comparisons(record: dict) -> str:
+    s = record["summary"]
+    test = "test: " + "/".join(TEST_SPLIT[s["test_set"]])
+    rows = [[c["a"], c["b"], c.get("split", test), _ci(c["mae_diff"], c["ci95"], "{:+.2f}"), c["verdict"],
+             f"{c['seeds_a_better']} of {c['seeds']}"]
+            for c in s.get("comparisons", []) + s.get("comparisons_heldout", [])]
+    return _table(["a", "b", "faces", "MAE(a) − MAE(b) [95% CI]", "verdict", "seeds where a is lower"], rows)
+
+
+def label_efficiency(record: dict) -> str:
+    curve = record["summary"].get("label_efficiency")
+    if not curve:
+        return "(no label-efficiency runs in this result)"
+    by = {(c["fraction"], c["b"]): c for c in curve["comparisons"]}
+    rows = []
+    for k, f in enumerate(curve["fractions"]):
+        cells = [f"{f:.0%}"]
+        for arm in ("vcop_downstream", "aihub_scratch", "supervised_downstream"):
+            m, ci = curve[arm]["mae"][k], curve[arm]["ci95"][k]
+            cells.append(_ci(m, ci) if m is not None else "")
+        for b in ("aihub_scratch", "supervised_downstream"):
+            c = by.get((f, b))
+            cells.append(f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {c['verdict']}" if c else "")
+        rows.append(cells)
+    return _table(["labels", "vcop_downstream", "aihub_scratch", "supervised_downstream",
+                   "3 − aihub_scratch", "3 − supervised_downstream"], rows)
+
+
+def pretext(record: dict) -> str:
+    p = record["summary"].get("pretext", {})
+    if not p:
+        return "(no pretext results)"
+    rows = [["top-1", f"{p['top1']:.3f}", ", ".join(f"{v:.2f}" for v in p["top1_seeds"]), f"{p['chance_top1']:.3f}"],
+            ["Kendall τ", f"{p['kendall_tau']:.3f}", ", ".join(f"{v:.2f}" for v in p["kendall_tau_seeds"]), "0"],
+            ["pairwise order accuracy", f"{p['pairwise_acc']:.3f}", "", "0.5"]]
+    return _table(["order task on held-out people", "mean over seeds", "per seed", "chance"], rows)
+
+
+def timing(record: dict) -> str:
+    t = {k: v for k, v in record.get("run_times", {}).items() if k[:2].isdigit()}
+    if not t:
+        return "(no timings in this result)"
+    return _table(["notebook", "seconds"], [[k, f"{v:,.0f}"] for k, v in t.items()] +
+                  [["all", f"{sum(t.values()):,.0f}"]])
+
+
+def protocol(record: dict) -> str:
+    p = record["summary"]["protocol"]
+    mults = p.get("backbone_lr_mult", {})
+    rows = [["seeds (each with its own split of the identities' people)", ", ".join(map(str, p["seeds"]))],
+            ["identities / test split", f"{p['identities']} / {p['test_set']}"],
+            ["utkface_share (rehearsal)", f"{p['utkface_share']} ({p['utkface_share_rule']})"],
+            ["backbone LR multiplier grid", ", ".join(f"{v:g}" for v in p["backbone_lr_grid"] or [])],
+            *[[f"multiplier kept by {n} (per seed)", ", ".join(f"{v:g}" for v in m.values())] for n, m in mults.items()],
+            ["order head / loss", f"{p['order_head']} / {p['order_loss']}"],
+            ["condition 4's encoder", "shared by both heads" if p["multitrain_share_encoder"] else "two encoders"],
+            ["epochs and settings chosen on", "validation splits only (each run's epoch, each arm's multiplier)"],
+            ["test split", p["test"]]]
+    return _table(["protocol", ""], rows)
+
+
+def predict_check(record: dict) -> str:
+    rows = [[r["case"], r["faces"], f"{r['answered']:.1%}", r.get("same_age", ""), f"{r['median_distance']:.2f}",
+             f"{r['mae_predict']:.2f}", f"{r['mae_evaluation']:.2f}", r["alignment"]] for r in record["cases"]]
+    return _table(["photos", "faces", "answered", "within ±0.5 y of the evaluation", "median |predict − evaluation|",
+                   "MAE of predict", "MAE of the evaluation", "alignment used"], rows)
+
+
+KINDS = {"conditions": conditions, "comparisons": comparisons, "label_efficiency": label_efficiency,
+         "pretext": pretext, "timing": timing, "protocol": protocol, "predict": predict_check}
+
+
+def render(text: str, root) -> str:
+    """`text` with every marked table rendered from its published result."""
+    cache = {}
+
+    def table(m):
+        name, kind = m.group(2), m.group(3)
+        if kind not in KINDS:
+            raise ValueError(f"table kind {kind!r} is not one of {', '.join(KINDS)}")
+        if name not in cache:
+            cache[name] = load(root, name)
+        return m.group(1) + KINDS[kind](cache[name]) + "\n" + m.group(5)
+    return MARKER.sub(table, text)
+
+
+def documents(root) -> list[Path]:
+    root = Path(root)
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.exists()]
+
+
+def write_all(root) -> list[Path]:
+    """Render every document's tables in place; returns the documents that changed."""
+    changed = []
+    for doc in documents(root):
+        text = doc.read_text()
+        new = render(text, root)
+        if new != text:
+            doc.write_text(new)
+            changed.append(doc)
+    return changed
+
+
+def drift(root) -> list[str]:
+    """The tables that differ from what their result files give: "document: name kind"."""
+    out = []
+    for doc in documents(root):
+        text = doc.read_text()
+        for m in MARKER.finditer(text):
+            want = render(m.group(0), root)
+            if want != m.group(0):
+                out.append(f"{doc.name}: {m.group(2)} {m.group(3)}")
+    return out

@@ -1,0 +1,56 @@
+"""The README's and docs' tables come from the committed result files, and nothing else."""
+import json
+from pathlib import Path
+
+import pytest
+
+from facelib import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_published_table_matches_its_result_file():
+    stale = tables.drift(ROOT)
+    assert not stale, f"tables differ from docs/results: {stale}; run `facelib report --markdown`"
+
+
+def test_every_marked_table_names_a_result_that_exists_and_a_known_kind():
+    for doc in tables.documents(ROOT):
+        for m in tables.MARKER.finditer(doc.read_text()):
+            assert (tables.results_dir(ROOT) / f"{m.group(2)}.json").exists(), f"{doc.name}: {m.group(2)}"
+            assert m.group(3) in tables.KINDS
+
+
+def _summary():
+    cond = {"mae": 5.0, "mae_ci95": [4.5, 5.5], "mae_seeds": [4.9, 5.1, 5.0], "mean_predictor_mae": 14.0,
+            "val_mae": 6.0, "heldout_mae": 7.0}
+    return {"test_set": "utkface_asian", "conditions": {"baseline": cond}, "reference": {"aihub_scratch": cond},
+            "comparisons": [{"a": "vcop_downstream", "b": "aihub_scratch", "mae_diff": -0.25, "ci95": [-0.5, 0.0],
+                             "verdict": "no difference shown", "seeds_a_better": 4, "seeds": 5}]}
+
+
+def test_a_published_run_renders_into_marked_tables_and_drift_is_caught(tmp_path):
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "summary.json").write_text(json.dumps(_summary()))
+    (out / "run_times.json").write_text(json.dumps({"preset": "demo", "00_prepare-data": 12.0, "01_x": 30.0}))
+    (out / "seed0" / "results").mkdir(parents=True)
+    (out / "seed0" / "results" / "baseline.json").write_text(json.dumps({"git": {"commit": "abc", "dirty": False}}))
+    path = tables.publish(tmp_path, "demo-run", out, "facelib run --seeds 0,1,2", "synthetic faces")
+    record = json.loads(path.read_text())
+    assert record["commits"] == ["abc"] and record["command"] == "facelib run --seeds 0,1,2"
+    doc = tmp_path / "README.md"
+    doc.write_text("# x\n<!-- facelib-table: demo-run conditions -->\nold\n<!-- /facelib-table -->\n"
+                   "<!-- facelib-table: demo-run comparisons -->\n<!-- /facelib-table -->\n"
+                   "<!-- facelib-table: demo-run timing -->\n<!-- /facelib-table -->\n")
+    assert len(tables.drift(tmp_path)) == 3
+    assert tables.write_all(tmp_path) == [doc]
+    text = doc.read_text()
+    assert "| 1 baseline | 5.00 [4.50, 5.50] | 4.90, 5.10, 5.00 | 6.00 | 7.00 | 14.00 |" in text
+    assert "| vcop_downstream | aihub_scratch | test: utkface/asian_test | -0.25 [-0.50, +0.00] | no difference shown " \
+           "| 4 of 5 |" in text
+    assert "| all | 42 |" in text and tables.drift(tmp_path) == []
+    doc.write_text(text.replace("5.00 [4.50, 5.50]", "4.00 [3.50, 4.50]"))        # typed by hand
+    assert tables.drift(tmp_path) == ["README.md: demo-run conditions"]
+    with pytest.raises(FileNotFoundError, match="no published result 'other'"):
+        tables.render("<!-- facelib-table: other conditions -->\n<!-- /facelib-table -->", tmp_path)
