@@ -106,8 +106,7 @@ class Config:
     imagenet_init: bool = False    # torchvision backbones: start from ImageNet (cache, or download)
     encoder: str = "shared2d"      # encoder of conditions 3 and 4
     # score: one score per photo, ranked by a pairwise loss (the order is the scores' order); vcop: the
-    # T!-way VCOP pair head. On held-out FG-NET people the score head ordered better in every seed
-    # (README, "Running on public data"); the T! head was the default until then.
+    # T!-way VCOP pair head; both: the two heads, their losses added.
     order_head: str = "score"
     order_loss: str = "ce"         # the loss of the T! head (vcop, both) in `vcop` and `multitrain`
     soft_temperature: float = 0.5  # order_loss="soft": the original's temperature

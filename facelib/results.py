@@ -242,6 +242,9 @@ def protocol(per_seed: dict) -> dict:
         "utkface_share": share,
         "utkface_share_rule": ("set by the user" if set_by_user else
                                "fixed before any test result: 0.5 with FG-NET (equal parts), 0 with AIHub"),
+        "controls": ("aihub_scratch and supervised_downstream are fine-tuned exactly as vcop_downstream: the same "
+                     "training block, data, rehearsal and selection; each of the three (and multitrain) chooses its "
+                     "backbone multiplier from backbone_lr_grid on its own validation split"),
         "backbone_lr_grid": cfg.get("backbone_lr_grid"),
         "backbone_lr_mult": {n: {str(s): rs[n]["selection"]["backbone_lr_mult"] for s, rs in per_seed.items()
                                  if n in rs and "backbone_lr_mult" in rs[n].get("selection", {})}

@@ -1,8 +1,7 @@
 """Copy a dataset archive to the local disk and extract it once.
 
-Google Drive serves many small files slowly (the original study measured 40–50
-minutes per epoch reading from Drive against 30–40 seconds locally); one archive
-copied and extracted on the local disk avoids that.
+Google Drive serves many small files slowly; one archive read once and extracted on
+the local disk avoids reading thousands of files from Drive every epoch.
 """
 from __future__ import annotations
 

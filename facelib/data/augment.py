@@ -25,7 +25,7 @@ def normalize_batch(x: torch.Tensor) -> torch.Tensor:
 def is_greyscale(x: torch.Tensor, max_chroma: float = 6.0) -> torch.Tensor:
     """uint8 (..., 3, H, W) → bool (...): photos with no colour (a greyscale print or scan).
     Chroma = max − min over the channels, averaged over the pixels; below `max_chroma` (of 255)
-    is grey. On the 1,002 FG-NET scans, 187 have a chroma below 2 and one more below 6."""
+    is grey."""
     x = x.float()
     return (x.amax(-3) - x.amin(-3)).mean((-2, -1)) < max_chroma
 

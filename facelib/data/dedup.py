@@ -7,8 +7,8 @@ from PIL import Image
 
 
 # Two UTKFace crops are one photo when their 16 x 16 grey thumbnails differ by less than this mean
-# absolute grey level. Measured on real chips: repeats (some relabelled, e.g. 16_0_4_… and 18_0_4_…)
-# differ by 0.6-1.1, different people whose 64-bit hashes collide by 18 or more.
+# absolute grey level: far above what repeats differ by, far below what different people whose
+# coarse hashes collide differ by (docs/data.md).
 SAME_PHOTO_GREY = 5.0
 
 
