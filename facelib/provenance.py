@@ -195,7 +195,7 @@ def why_stale(r: dict, paths, inv: Inventory) -> str:
     if not r.get("finished"):
         return (f"its training did not finish ({r.get('epochs_run', '?')} epochs run); run its notebook again "
                 "to complete it")
-    w = inv.weights(paths.root / r.get("weights", ""))
+    w = inv.weights(paths.abs(r.get("weights", "")))
     if w["run_id"] is None:
         return f"its weights {r.get('weights')} are gone or unreadable"
     if w["run_id"] != r["run_id"]:
