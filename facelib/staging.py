@@ -6,12 +6,15 @@ the local disk avoids reading thousands of files from Drive every epoch.
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import time
 import zipfile
 from pathlib import Path
 
 COLAB_LOCAL = Path("/content/facelib_data")
+
+STAGED_MARKER = ".staged.json"  # what was extracted from which archive; not a data file
 
 
 def in_colab() -> bool:
@@ -37,7 +40,7 @@ def stage_archive(archive, dest=None, progress: bool = True) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     st = archive.stat()
     stamp = {"archive": str(archive), "size": st.st_size, "mtime": st.st_mtime_ns}
-    marker = dest / ".staged.json"
+    marker = dest / STAGED_MARKER
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return _data_root(dest)
     t0 = time.time()
@@ -51,6 +54,10 @@ def stage_archive(archive, dest=None, progress: bool = True) -> Path:
                     target = dest / m.filename
                     if not (target.is_file() and target.stat().st_size == m.file_size):
                         z.extract(m, dest)
+                        # the member's own time, as tar keeps it: extracted again on a new runtime, the
+                        # files look the same to prepare's fingerprint and the prepared cache is reused
+                        t = time.mktime((*m.date_time, 0, 0, -1))
+                        os.utime(target, (t, t))
                     bar.update(m.file_size)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as t:

@@ -1,5 +1,6 @@
 """The prepare cache: crops, manifest, report, identity-disjoint splits, reuse, bad files."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -109,7 +110,8 @@ def test_missing_cache_says_what_to_run(tmp_path):
         FaceCache(tmp_path, "aihub")
 
 
-def test_an_archive_is_staged_once_and_found_by_later_notebooks(tiny_data, tmp_path):
+def test_an_archive_is_staged_once_and_found_by_later_notebooks(tiny_data, tmp_path, monkeypatch):
+    """Staged on the project's local disk, the cache under FACELIB_HOME (Drive on Colab)."""
     import shutil
 
     from facelib.config import get_config
@@ -122,8 +124,10 @@ def test_an_archive_is_staged_once_and_found_by_later_notebooks(tiny_data, tmp_p
     src = tmp_path / "src" / "datasets"
     shutil.copytree(tiny_data / "megaage_asian", src / "megaage_asian")
     archive = shutil.make_archive(str(drive / "faces"), "zip", tmp_path / "src")   # top folder: datasets/
+    monkeypatch.setenv("FACELIB_HOME", str(drive / "home"))
     paths = get_paths("smoke", archive, root=tmp_path)
     assert not paths.synthetic and paths.archive == drive / "faces.zip"
+    assert paths.cache_dir.parent == drive / "home" / "data" / "cache"
     data = ensure_data(paths, get_config("smoke"), progress=False)
     assert data == tmp_path / "data" / "staged" / "faces" / "datasets" and (data / "megaage_asian").is_dir()
     stamp = (tmp_path / "data" / "staged" / "faces" / ".staged.json").stat().st_mtime_ns
@@ -201,6 +205,25 @@ def test_staging_extracts_in_place_and_decodes_korean_windows_names(tmp_path):
     (root / "utkface" / "1_0_0_1.jpg.chip.jpg").unlink()
     stage_archive(archive, tmp_path / "staged", progress=False)
     assert (root / "utkface" / "1_0_0_1.jpg.chip.jpg").read_bytes() == b"jpg"
+
+
+def test_an_archive_extracted_again_on_a_new_runtime_looks_the_same_to_prepare(tmp_path):
+    """Member times are kept, so the fingerprint of the staged files (and so the cache) stays."""
+    import shutil
+    import zipfile
+
+    from facelib.data.prepare import _fingerprint
+    from facelib.staging import stage_archive
+    archive = tmp_path / "faces.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(zipfile.ZipInfo("utkface/1_0_0_1.jpg.chip.jpg", (2021, 5, 4, 3, 2, 0)), b"jpg")
+    first = stage_archive(archive, tmp_path / "a", progress=False)
+    fp = _fingerprint(first, {})
+    shutil.rmtree(tmp_path / "a")                                    # the runtime is recycled
+    time.sleep(0.01)
+    again = stage_archive(archive, tmp_path / "a", progress=False)
+    assert _fingerprint(again, {}) == fp
+    assert time.localtime((again / "utkface" / "1_0_0_1.jpg.chip.jpg").stat().st_mtime)[:6] == (2021, 5, 4, 3, 2, 0)
 
 
 def test_near_identical_photos_are_grouped_and_different_faces_are_not():

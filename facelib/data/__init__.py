@@ -22,7 +22,8 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
     marker = paths.data_root / SYNTHETIC_MARKER
     if paths.archive is not None:
         from ..staging import stage_archive
-        dest = paths.home / "data" / "staged" / paths.data_root.relative_to(paths.home / "data" / "staged").parts[0]
+        staged = paths.root / "data" / "staged"
+        dest = staged / paths.data_root.relative_to(staged).parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:
         wanted = {"preset": cfg.preset, "seed": cfg.data_seed, "version": SYNTH_VERSION}

@@ -23,6 +23,7 @@ from .dedup import same_photo_groups
 from .readers import READERS
 from .records import safe_name
 from .splits import assign_splits, split_hashes
+from ..staging import STAGED_MARKER
 
 # Bump when the crops or splits change for the same files: every cache is then prepared again.
 CACHE_VERSION = 6
@@ -60,7 +61,7 @@ def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, se
 def _fingerprint(root: Path, params: dict) -> str:
     h = hashlib.sha1(json.dumps(params, sort_keys=True).encode())
     for p in sorted(root.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.name != STAGED_MARKER:
             st = p.stat()
             h.update(os.fsencode(p.relative_to(root)) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
