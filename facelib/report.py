@@ -24,7 +24,8 @@ def comparison_table(summary: dict) -> pd.DataFrame:
 
 
 def best_per_column(table: pd.DataFrame) -> dict:
-    """{metric: condition} with the best value among the four conditions (not the reference)."""
+    """{metric: condition} with the lowest error (highest score) among the four conditions (not the
+    reference); whether it differs from the others is the verdicts' business, not this table's."""
     conds = table.loc[[c for c in table.index if c in CONDITIONS]]
     return {m: (conds[m].idxmin() if m in LOWER_IS_BETTER else conds[m].idxmax())
             for m in ("mae", "rmse", "r2", "ca3", "ca5")}
@@ -118,7 +119,9 @@ def _ordering_verdict(summary: dict, comps: list[dict]) -> str:
                 "age labels its tuples are built from.")
     if "b better" in got.values():
         worse = " and ".join(k for k, v in got.items() if v == "b better")
-        return f"Here, over {n} seeds, condition 3 did worse than {worse}: order pretraining did not help."
+        beat = " (it beat aihub_scratch)" if got[CONTROL] == "a better" else ""
+        return (f"Here, over {n} seeds, condition 3 did worse than {worse}{beat}: that ordering helps is not "
+                "shown.")
     if got[CONTROL] == "a better":
         return (f"Here, over {n} seeds, condition 3 beat the no-pretraining control but not the supervised "
                 "control: pretraining on the pretext people helped, but not shown to be because of ordering.")
@@ -157,14 +160,16 @@ def conclusion(summary: dict) -> str:
     parts = [f"On {where}, over {len(seeds)} model seed{'s' if len(seeds) > 1 else ''}: "
              + ", ".join(f"{c} {m['mae']:.2f}" + (f" [{m['mae_ci95'][0]:.2f}, {m['mae_ci95'][1]:.2f}]"
                                                  if "mae_ci95" in m else "") for c, m in conds.items())
-             + " years MAE (95% intervals over trained models in brackets)."]
+             + (" years MAE (95% intervals over trained models in brackets)." if len(seeds) > 1 else
+                " years MAE (95% intervals over the test faces only, in brackets: one model seed says nothing of "
+                "how a model trained again varies).")]
     ref = summary.get("reference", {})
     if "mean_predictor" in ref:
         parts.append(f"Always predicting the training mean gives {ref['mean_predictor']['mae']:.2f}.")
     worse = [c for c, m in {**conds, **{k: v for k, v in ref.items() if k in CONTROLS}}.items()
              if m.get("beats_mean_predictor") is False]
     if worse:
-        parts.append(f"{', '.join(worse)} {'is' if len(worse) == 1 else 'are'} no better than predicting "
+        parts.append(f"{', '.join(worse)} {'is' if len(worse) == 1 else 'are'} not shown to beat predicting "
                      f"the mean age of {'its' if len(worse) == 1 else 'their'} own training labels.")
     identities = IDENTITY_NAMES.get(summary.get("identities", "aihub"))
     if identities != "AIHub":
@@ -188,18 +193,21 @@ def conclusion(summary: dict) -> str:
                            "differences are not the order task's alone.")
         control = [c for c in comps if c["b"] in CONTROLS]
         if control:
-            parts.append("Against the controls: " + "; ".join(_said(c) for c in control) + ".")
+            parts.append("Against the controls: " + "; ".join(_said(c) for c in control) + "."
+                         + (" The controls were built for condition 3; multitrain's comparisons with them are "
+                            "indicative only." if any(c["a"] == "multitrain" for c in control) else ""))
             parts.append(_ordering_verdict(summary, control))
         held = summary.get("comparisons_heldout", [])
         if held:
-            parts.append(f"On {identities}'s held-out people ({held[0]['split']}, never trained on or used to "
-                         "choose anything): " + "; ".join(_said(c) for c in held) + ".")
+            parts.append(f"Secondary, not adjusted for multiple comparisons: on {identities}'s held-out people "
+                         f"({held[0]['split']}, never trained on or used to choose anything): "
+                         + "; ".join(_said(c) for c in held) + ".")
         curve = summary.get("label_efficiency")
         if curve:
             shown = [f"{c['fraction']:.0%} against {c['b']}: "
                      + c["verdict"].replace("a better", "condition 3 better").replace("b better", f"{c['b']} better")
                      for c in curve["comparisons"]]
-            parts.append("By share of fine-tuning labels: " + "; ".join(shown) + ".")
+            parts.append("Secondary, by share of fine-tuning labels: " + "; ".join(shown) + ".")
     if "pretext" in summary:
         p = summary["pretext"]
         parts.append(f"The pretext model orders tuples of unseen people with top-1 {p['top1']:.2f} "
@@ -207,7 +215,8 @@ def conclusion(summary: dict) -> str:
     parts.append(_protocol_sentence(summary))
     if len(seeds) > 1:
         parts.append("Intervals are t-intervals over model seeds with the sampling variance of the test faces "
-                     "added (photos of one person resampled together).")
+                     "added (clustered by person where the test set names people; otherwise each face, or "
+                     "group of near-identical photos, is its own cluster).")
     if data == "synthetic":
         parts.append("These faces are synthetic: the numbers show that the pipeline works and how the conditions "
                      "behave on drawn faces, not how they behave on real photographs.")
