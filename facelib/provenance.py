@@ -184,8 +184,8 @@ def why_stale(r: dict, paths, inv: Inventory) -> str:
     finished, it came from this code version, this kind of data and preset, every split it read or
     was tested on has the same hash in the cache now, and every upstream run's weights in place are
     the ones it started from."""
-    if "run_id" not in r:
-        return ""  # not a training record (data.json)
+    if "run_id" not in r:  # not a training record (data.json); one with test results must be one
+        return "it holds test results but no training record (run_id)" if "test" in r else ""
     if r.get("code_version") != CODE_VERSION:
         return f"it was made by another facelib code version ({r.get('code_version')}; now {CODE_VERSION})"
     if r.get("data") != inv.kind:

@@ -76,12 +76,33 @@ def collect(paths, seeds, preset: str = "") -> tuple[dict, list[dict], list[str]
             else:
                 kept[name] = r
         per_seed[seed] = kept
+        ref = kept.get("vcop_downstream")
+        for arm in CONTROLS:
+            if ref and arm in kept and _arm_protocol(kept[arm]) != _arm_protocol(ref):
+                del kept[arm]
+                left_out.append({"seed": seed, "file": sp.rel(sp.results_dir / f"{arm}.json"),
+                                 "why": "it was fine-tuned otherwise than vcop_downstream (training block, multiplier "
+                                        "grid, rehearsal share or identity split), so it is no control for it"})
+    commits = sorted({(r["git"]["commit"][:10], bool(r["git"].get("dirty"))) for rs in per_seed.values()
+                      for r in rs.values() if r.get("git")})
+    if len({c for c, _ in commits}) > 1 or any(d for _, d in commits):
+        warnings.append("these results were made by more than one state of the code: "
+                        + ", ".join(c + (" with uncommitted changes" if d else "") for c, d in commits))
     others = sorted(int(p.name[4:]) for p in Path(paths.out_dir).glob("seed*")
                     if p.name[4:].isdigit() and int(p.name[4:]) not in seeds)
     if others:
         warnings.append(f"results of seeds {others} lie in {paths.rel(paths.out_dir)} but are not part of "
                         f"this summary (seeds {list(seeds)})")
     return per_seed, left_out, warnings
+
+
+def _arm_protocol(r: dict) -> str:
+    """What a fine-tuning arm must share with condition 3 to be its control: the training block (its
+    chosen multiplier and micro-batches aside), the multiplier grid, the rehearsal share, the split."""
+    c = r.get("config", {})
+    block = {k: v for k, v in c.get("vcop_downstream", {}).items() if k not in ("backbone_lr_mult", "micro_batch")}
+    return json.dumps([block, c.get("backbone_lr_grid"), r.get("utkface_share"), r.get("split_seed"),
+                       c.get("image_size"), c.get("backbone")], sort_keys=True)
 
 
 def left_out_lines(left_out: list[dict]) -> list[str]:
@@ -93,19 +114,27 @@ def left_out_lines(left_out: list[dict]) -> list[str]:
 def abs_errors(per_seed: dict, name: str, paths) -> tuple | None:
     """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages, person of each face) of a run
     tested in every seed; None where a seed has no test results for it."""
-    errs, mean_errs, ages, groups = [], [], None, None
+    errs, mean_errs, ages, groups, faces = [], [], None, None, None
     for results in per_seed.values():
         r = results.get(name)
         if not r or "test" not in r or not r.get("predictions"):
             return None
         df = pd.read_csv(paths.abs(r["predictions"]), keep_default_na=False).sort_values("index")
-        if ages is not None and not np.array_equal(ages, df["age"].to_numpy()):
+        if ages is not None and not (np.array_equal(ages, df["age"].to_numpy())
+                                     and np.array_equal(faces, df["index"].to_numpy())):
             raise ValueError(f"{name}: seeds were tested on different faces")
+        faces = df["index"].to_numpy()
         ages = df["age"].to_numpy()
         groups = df["identity"].astype(str).to_numpy() if "identity" in df else None
         errs.append(np.abs(df["pred"].to_numpy() - ages))
         mean_errs.append(np.abs(r["mean_predictor"]["predicts"] - ages))
     return np.stack(errs), np.stack(mean_errs), ages, groups
+
+
+def test_faces(per_seed: dict, name: str, paths) -> np.ndarray:
+    """The test split's row index of each face a run was tested on (its first seed)."""
+    r = next(iter(per_seed.values()))[name]
+    return np.sort(pd.read_csv(paths.abs(r["predictions"]), usecols=["index"])["index"].to_numpy())
 
 
 def heldout_errors(per_seed: dict, name: str):
@@ -180,6 +209,10 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
         if c in errors:
             summary["reference"][c] = {**_condition_block(per_seed, c, *errors[c][:2], errors[c][3]), "what": what[c]}
     pairs = _pairs(errors)
+    for a, b in pairs:  # paired face by face: the same test faces, not merely as many
+        if not np.array_equal(test_faces(per_seed, a, paths), test_faces(per_seed, b, paths)):
+            raise ValueError(f"{a} and {b} were tested on different faces; run notebook 06 again after both "
+                             "are tested on the same test split")
     summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0], groups=errors[a][3]) for a, b in pairs]
     held = []
     for a, b in pairs:

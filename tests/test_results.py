@@ -152,3 +152,28 @@ def test_a_synthetic_run_then_a_real_one_into_the_same_folders(tiny_data, tmp_pa
     left = {e["file"].rsplit("/", 1)[1] for e in s["left_out"]}
     assert {"vcop_downstream_labels50.json", "aihub_scratch_labels50.json", "supervised_downstream_labels50.json"} <= left
     assert all("synthetic" in e["why"] for e in s["left_out"])
+
+
+def test_a_control_fine_tuned_otherwise_and_test_results_without_a_training_record_are_left_out(two_seeds, tmp_path):
+    paths = _copy(two_seeds, tmp_path)
+    res = paths.for_seed(0).results_dir
+    r = json.loads((res / "aihub_scratch.json").read_text())
+    r["config"]["vcop_downstream"]["epochs"] += 5                      # not condition 3's recipe any more
+    (res / "aihub_scratch.json").write_text(json.dumps(r))
+    b = json.loads((res / "baseline.json").read_text())
+    (res / "baseline.json").write_text(json.dumps({k: v for k, v in b.items() if k != "run_id"}))
+    per_seed, left_out, _ = collect(paths, [0])
+    why = {e["file"].rsplit("/", 1)[1]: e["why"] for e in left_out}
+    assert "so it is no control for it" in why["aihub_scratch.json"] and "aihub_scratch" not in per_seed[0]
+    assert "no training record" in why["baseline.json"] and "baseline" not in per_seed[0]
+    assert "supervised_downstream" in per_seed[0] and "vcop_downstream" in per_seed[0]
+
+
+def test_results_of_two_states_of_the_code_are_named(two_seeds, tmp_path):
+    paths = _copy(two_seeds, tmp_path)
+    res = paths.for_seed(0).results_dir
+    for name, commit in (("multitrain", "f" * 40), ("baseline", "a" * 40)):
+        r = json.loads((res / f"{name}.json").read_text())
+        (res / f"{name}.json").write_text(json.dumps({**r, "git": {"commit": commit, "dirty": False}}))
+    _, _, warnings = collect(paths, [0, 1])
+    assert any("more than one state of the code: aaaaaaaaaa, ffffffffff" in w for w in warnings)
