@@ -16,6 +16,10 @@ The interval of a mean over seeds is a t-interval:
   own held-out people), s²_seeds already holds that variance and v_faces is 0;
 - df: Welch–Satterthwaite between the two parts (S − 1 when the seeds dominate).
 
+The two parts overlap a little: a model's own per-face noise moves its seed's mean and, by 1/S, the
+seed-averaged per-face values, so it is counted twice; the interval errs on the wide side (at most
+by sqrt(2)).
+
 With fewer than MIN_SEEDS seeds no verdict is given: a seed-to-seed variance estimated from one
 or two models is no basis for a claim.
 """

@@ -24,6 +24,43 @@ def test_identical_arms_with_seed_noise_claim_a_difference_in_about_5_percent_of
     assert 0.02 <= rate <= 0.09
 
 
+def test_identical_arms_with_three_seeds_the_fewest_for_a_verdict_stay_near_5_percent():
+    rng = np.random.default_rng(3)
+    rate = float(np.mean([compare("a", "b", *_study(rng, seeds=3))["verdict"] != NO_DIFFERENCE for _ in range(1000)]))
+    print(f"\nfalse-claim rate of identical arms, 3 seeds, seed sd 0.5 years: {rate:.3f} (1000 studies)")
+    assert 0.03 <= rate <= 0.075
+
+
+def test_a_person_level_null_is_held_by_the_clustered_face_variance():
+    """Arm a is better for some people and worse for others, zero on average: with few seeds and a
+    small seed spread the face part of the interval decides, and only clustering by person holds 5%."""
+    rng = np.random.default_rng(4)
+    people, photos, seeds = 60, 10, 3
+    g = np.repeat(np.arange(people), photos)
+    clustered, by_photo = [], []
+    for _ in range(1000):
+        base = np.abs(rng.normal(0, 6, people * photos))
+        delta = rng.normal(0, 1.5, people)[g]
+
+        def arm(extra):
+            return (np.abs(base + rng.normal(0, 2, (seeds, people * photos))) + extra
+                    + rng.normal(0, 0.2, (seeds, 1)))
+        a, b = arm(delta), arm(0.0)
+        clustered.append(compare("a", "b", a, b, groups=g)["verdict"] != NO_DIFFERENCE)
+        by_photo.append(compare("a", "b", a, b)["verdict"] != NO_DIFFERENCE)
+    print(f"\nperson-level null, 3 seeds: false claims {np.mean(clustered):.3f} clustered by person, "
+          f"{np.mean(by_photo):.3f} with photos taken as independent (1000 studies)")
+    assert 0.02 <= np.mean(clustered) <= 0.08 and np.mean(by_photo) > 0.09
+
+
+def test_power_at_realistic_differences_is_printed_and_grows_with_the_difference():
+    rng = np.random.default_rng(5)
+    power = {d: float(np.mean([compare("a", "b", *_study(rng, shift=d))["verdict"] == "b better"
+                               for _ in range(300)])) for d in (0.3, 0.5, 1.0)}
+    print("\npower, 5 seeds, seed sd 0.5 years: " + ", ".join(f"{d} y: {p:.2f}" for d, p in power.items()))
+    assert power[0.3] < power[0.5] < power[1.0] and power[0.3] > 0.05
+
+
 def test_a_real_difference_of_one_and_a_half_years_is_found_in_most_studies():
     rng = np.random.default_rng(1)
     found = [compare("a", "b", *_study(rng, shift=1.5))["verdict"] == "b better" for _ in range(200)]
