@@ -211,6 +211,11 @@ def _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehears
 
 # ---------------------------------------------------------------- pretraining
 
+def _order_eval(model, task, loader, cfg, perms) -> dict:
+    logits, labels, ages, grey = predict_order(model, task, loader, cfg.device, cfg.amp)
+    return order_metrics(logits, labels, perms.numpy(), ages, grey=grey)
+
+
 def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """The pretext task: put T shuffled photos of one person back in order (the identities' pretext
     people; pretext_val picks the epoch of the highest Kendall tau). Its order metrics are measured
@@ -229,17 +234,18 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> R
     res.budget["images"] *= cfg.tuple_len  # tuples → photos
     wpath = _save("vcop", cfg, paths, model, key_id(res.key))
     _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", tc.batch_size)
-    logits, labels, ages, grey = predict_order(model, task, held, cfg.device, cfg.amp)
-    pretext = order_metrics(logits, labels, perms.numpy(), ages, grey=grey)
+    pretext = _order_eval(model, task, held, cfg, perms)
+    on_val = _order_eval(model, task, va, cfg, perms)  # what order recipes are compared on
     val = res.history.iloc[res.best_epoch].to_dict() if res.best_epoch >= 0 else {}
     write_result(paths.results_dir, "vcop", fresh=True, **record_fields(cfg, paths, cache, res, wpath, "vcop", "order"),
                  encoder=cfg.encoder, tuple_len=cfg.tuple_len, min_age_gap=cfg.min_age_gap,
                  dropped_identities=len(tr.dataset.dropped),
                  pretext={**pretext, "split": f"{cache.name}/heldout (people never seen in pretraining)"},
+                 pretext_val={**on_val, "split": f"{cache.name}/pretext_val (chooses the epoch)"},
                  val={k: float(v) for k, v in val.items()},
                  selection={"epoch": f"highest Kendall tau on {cache.name}/pretext_val"},
                  history=paths.rel(paths.runs_dir / "vcop" / "history.csv"))
-    return RunResult("vcop", model, res, pretext, wpath)
+    return RunResult("vcop", model, res, on_val, wpath, heldout=pretext)
 
 
 def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:

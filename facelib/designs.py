@@ -27,8 +27,9 @@ DESIGNS = {
 
 
 # Order-task recipes, pretext only (`facelib designs --order-recipes`): each changes one thing from
-# the preset's recipe. Reported on held-out people: top-1, Kendall tau, pairwise accuracy (all pairs,
-# by age gap, on same-colour pairs).
+# the preset's recipe. Reported on pretext_val, the people that choose each run's epoch: top-1,
+# Kendall tau, pairwise accuracy (all pairs, by age gap, on same-colour pairs). The held-out people
+# are kept for the study's own order metrics; no recipe is chosen with them.
 ORDER_RECIPES = {
     "score head, pairwise ranking (default)": {"order_head": "score"},
     "score head, age-gap curriculum 10 → 3 years": {"order_head": "score", "min_age_gap_start": 10},

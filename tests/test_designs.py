@@ -46,4 +46,7 @@ def test_order_recipes_report_each_recipe_over_seeds(tiny_paths):
     # each recipe and seed trained its own pretext model with its own settings
     w = json.loads((tiny_paths.out_dir / "order_recipes" / "d1" / "seed1" / "results" / "vcop.json").read_text())
     assert w["config"]["order_head"] == "score" and w["config"]["order_grayscale"] == 0.5 and w["seed"] == 1
+    # compared on the people that choose the epoch, never on the held-out people
+    assert out["recipes"]["score head, greyscale 0.5"]["per_seed"][1]["top1"] == w["pretext_val"]["top1"]
+    assert "pretext_val" in w["pretext_val"]["split"] and "heldout" in w["pretext"]["split"]
     assert list(order_recipes_table(out).index) == list(recipes)
