@@ -137,6 +137,20 @@ def _doctor(a):
     return 0
 
 
+def _check_predict(a):
+    import pandas as pd
+
+    from .notebook import setup
+    from .predict_check import check, write
+    cfg, paths = setup(a.preset, a.data_root or "", a.out, a.weights, quiet=True)
+    result = check(paths, cfg, a.condition, a.faces, a.seed or 0)
+    out = write(result, a.json or paths.results_dir / "predict_check.json")
+    with pd.option_context("display.width", 220, "display.max_colwidth", 60):
+        print(pd.DataFrame(result["cases"]).to_string(index=False))
+    print(f"written to {out}")
+    return 0
+
+
 def _report(a):
     from .paths import project_root
     from .tables import drift, publish, write_all
@@ -237,6 +251,18 @@ def main(argv=None) -> int:
     s.add_argument("--label-fractions", type=_fractions, default=[])
     s.add_argument("--no-probe", action="store_true", help="skip the timed probe and the time estimate")
     s.set_defaults(fn=_doctor)
+
+    s = sub.add_parser("check-predict", help="how far `facelib predict`'s age lies from the study's own on the "
+                       "same test faces: chips as files, chips in larger photos, FG-NET scans")
+    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--data-root", default="")
+    s.add_argument("--out", default="outputs")
+    s.add_argument("--weights", default="weights")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--condition", default="baseline")
+    s.add_argument("--faces", type=int, default=300, help="test faces per case")
+    s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json)")
+    s.set_defaults(fn=_check_predict)
 
     s = sub.add_parser("report", help="publish a run's summary under docs/results/ and render the README's and "
                        "docs' tables from those files")

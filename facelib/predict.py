@@ -31,18 +31,21 @@ from .metrics import age_group
 # OpenCV's frontal cascades; the second is tried when the first finds nothing.
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
 EYE_CASCADE = "haarcascade_eye.xml"
-# Where the pupils lie in a Haar face box, as fractions of its side (x of the image-left eye, x of the
-# other, y of both): the face-box fallback, and the prior that picks the eye pair (docs/predict.md).
-BOX_EYES = np.array([[0.296, 0.375], [0.697, 0.375]])
+# Where a UTKFace chip's template pupils lie in the Haar face box found on it, as fractions of the box's
+# side (x of the image-left eye, x of the other, y of both): the face-box fallback, and the prior that
+# picks the eye pair (docs/predict.md says how it was measured).
+BOX_EYES = np.array([[0.313, 0.375], [0.705, 0.375]])
 # Faces are searched on a copy of the photo at most this many pixels on its long side (a 12-megapixel
 # photo answers in seconds); boxes are mapped back to the photo's own pixels.
 MAX_DETECT_SIDE = 1600
 # A photo whose aligned face window covers at least this share of it (intersection over union) is a
 # face crop, taken whole as `prepare` takes a chip. A photo with a face crop's size and shape (no
 # larger than CROP_MAX_SIDE on its long side, about square) is taken whole unless both eyes are found
-# and their window covers less than CROP_LIKE_IOU of it (a face small in a small photo).
+# and their window covers less than CROP_LIKE_IOU of it (a face small in a small photo). 320 px lies
+# above the published chips (UTKFace 200, MegaAge-Asian 178 x 218) and below FG-NET's smallest scan
+# (361 px): set so after `facelib check-predict` showed FG-NET scans taken whole at 640 (docs/predict.md).
 FACE_CROP_IOU, CROP_LIKE_IOU = 0.7, 0.4
-CROP_MAX_SIDE, CROP_ASPECT = 640, (0.7, 1.45)
+CROP_MAX_SIDE, CROP_ASPECT = 320, (0.7, 1.45)
 EXIT_ANSWERED, EXIT_NO_FACE, EXIT_USAGE, EXIT_WEIGHTS = 0, 1, 2, 3
 
 

@@ -220,3 +220,19 @@ def test_crops_pad_where_the_box_leaves_the_image():
     out = np.asarray(crop_square(img, (-50, -50, 50, 50), 20))   # three quarters outside
     assert out.shape == (20, 20, 3)
     assert out[:8, :8].max() == 0 and out[12:, 12:].min() == 200    # padded black, photo where it was
+
+
+def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every_case(trained_paths, tmp_path):
+    import json
+
+    from facelib.config import get_config
+    from facelib.predict_check import check, write
+    result = check(trained_paths, get_config("smoke"), "baseline", faces=4, progress=False)
+    cases = {c["case"]: c for c in result["cases"]}
+    assert all(c["faces"] == 4 and 0 <= c["answered"] <= 1 for c in cases.values())
+    files = cases["test chips given as files"]
+    assert files["answered"] == 1.0 and files["same_age"] == "100.0%" and files["median_distance"] < 1e-3
+    assert {"the same chips in larger photos, at their own size", "the same chips in larger photos, enlarged 2x"} <= set(cases)
+    assert result["data"] == "synthetic" and result["condition"] == "baseline"
+    out = write(result, tmp_path / "pc.json")
+    assert json.loads(out.read_text())["cases"] == json.loads(json.dumps(result["cases"]))

@@ -1,0 +1,127 @@
+"""`facelib check-predict`: does `facelib predict` give a photo the age the study gave the same face?
+
+On a study's test faces (real chips, never drawn ones, to mean anything), with one seed's trained
+models: each test chip given as a file; the same chips placed in larger plain photos, at their own
+size and enlarged, at random positions on random backgrounds; and, where FG-NET is in the data
+folder, its scans, whose faces the study aligned from their landmarks. For each, the share of faces
+answered, how far predict's age lies from the evaluation's on the same face (median, share within
+half a year) and both MAEs against the true ages."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from .config import TEST_SPLIT
+from .data.augment import normalize_batch
+from .data.cache import FaceCache
+from .data.datasets import to_tensor
+from .predict import load_models, predict
+
+
+def _backgrounds(rng, w, h):
+    kind = rng.integers(3)
+    if kind == 0:
+        return Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(40, 230, 3)))
+    if kind == 1:
+        a, b = rng.integers(30, 230, 3), rng.integers(30, 230, 3)
+        t = np.linspace(0, 1, h)[:, None, None]
+        return Image.fromarray(np.broadcast_to(a * (1 - t) + b * t, (h, w, 3)).astype(np.uint8))
+    base = rng.integers(60, 200, 3)
+    noise = rng.normal(0, 25, (h // 8 + 1, w // 8 + 1, 1))
+    arr = np.clip(base + np.kron(noise, np.ones((8, 8, 1)))[:h, :w], 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def _place(chip: Image.Image, scale: float, rng) -> tuple[Image.Image, tuple]:
+    """The chip, scaled, at a random place in a photo about four times its area."""
+    c = chip.resize((round(chip.width * scale), round(chip.height * scale)), Image.BICUBIC)
+    w, h = round(c.width * 2.2 + 200), round(c.height * 1.7 + 150)
+    photo = _backgrounds(rng, w, h)
+    x, y = int(rng.integers(0, w - c.width)), int(rng.integers(0, h - c.height))
+    photo.paste(c, (x, y))
+    return photo, (x, y, x + c.width, y + c.height)
+
+
+def _row(case, preds, true, evals, hows) -> dict:
+    answered = [p is not None for p in preds]
+    p = np.array([v for v in preds if v is not None])
+    t, e = np.asarray(true)[answered], np.asarray(evals)[answered]
+    d = np.abs(p - e) if len(p) else np.array([np.nan])
+    counts = pd.Series([h for h in hows if h]).value_counts()
+    return {"case": case, "faces": len(preds), "answered": float(np.mean(answered)),
+            "same_age": f"{np.mean(d <= 0.5):.1%}", "median_distance": float(np.median(d)),
+            "mae_predict": float(np.abs(p - t).mean()) if len(p) else float("nan"),
+            "mae_evaluation": float(np.abs(e - t).mean()) if len(e) else float("nan"),
+            "alignment": ", ".join(f"{k} {v}" for k, v in counts.items())}
+
+
+def _on_face(preds, region):
+    """The answer whose face lies in `region` (x0, y0, x1, y1) of the photo, or None."""
+    for p in preds:
+        if p.ages and p.box:
+            cx, cy = (p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2
+            if region[0] <= cx <= region[2] and region[1] <= cy <= region[3]:
+                return p
+    return None
+
+
+def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int = 0, progress: bool = True) -> dict:
+    """The measurements above for one seed's `condition`; returns {"cases": [...], ...}."""
+    from tqdm.auto import tqdm
+    models = load_models(paths, seed, names=[condition])
+    sp = paths.for_seed(models.seed) if models.seed is not None else paths
+    evals = pd.read_csv(sp.results_dir / "predictions" / f"{condition}.csv", keep_default_na=False)
+    dataset, _ = TEST_SPLIT[cfg.test_set]
+    rng = np.random.default_rng(seed)
+    sample = evals.iloc[rng.permutation(len(evals))[:faces]]
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = [paths.data_root / dataset / s for s in sample["source"]]
+        got = [predict(f, models=models)[0] for f in tqdm(files, desc="chips as files", disable=not progress)]
+        cases.append(_row("test chips given as files", [g.ages.get(condition) if g.ages else None for g in got],
+                          sample["age"], sample["pred"], [g.alignment for g in got]))
+        for scale, label in ((1.0, "at their own size"), (2.0, "enlarged 2x")):
+            preds, hows = [], []
+            for k, f in enumerate(tqdm(files, desc=f"in larger photos, {label}", disable=not progress)):
+                photo, region = _place(Image.open(f).convert("RGB"), scale, rng)
+                path = tmp / f"{k}.jpg"
+                photo.save(path, quality=95)
+                hit = _on_face(predict(path, models=models), region)
+                preds.append(hit.ages[condition] if hit else None)
+                hows.append(hit.alignment if hit else "")
+            cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"], hows))
+    if (paths.data_root / "fgnet").is_dir():
+        cases.append(_fgnet_case(paths, models, condition, faces, rng, progress))
+    return {"condition": condition, "seed": models.seed, "data": models.data, "data_id": models.data_id,
+            "test_set": cfg.test_set, "cases": cases}
+
+
+def _fgnet_case(paths, models, condition, faces, rng, progress):
+    """FG-NET scans whole, against the model on the study's own landmark-aligned crop of each."""
+    from tqdm.auto import tqdm
+    cache = FaceCache(paths.cache_dir, "fgnet")
+    rows = cache.manifest.iloc[rng.permutation(len(cache.manifest))[:faces]]
+    model, _ = models.models[condition]
+    preds, evals, hows = [], [], []
+    for _, r in tqdm(list(rows.iterrows()), desc="FG-NET scans", disable=not progress):
+        with torch.no_grad():
+            evals.append(float(model(normalize_batch(to_tensor(cache.images[int(r["index"])])[None]))[0]))
+        got = predict(paths.data_root / "fgnet" / r["source"], models=models)
+        best = next((g for g in got if g.ages), None)
+        preds.append(best.ages[condition] if best else None)
+        hows.append(best.alignment if best else "")
+    return _row("FG-NET scans (the study aligned them from their landmarks)", preds, rows["age"], evals, hows)
+
+
+def write(result: dict, out) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    return out
