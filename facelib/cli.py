@@ -143,7 +143,7 @@ def _check_predict(a):
     from .notebook import setup
     from .predict_check import check, write
     cfg, paths = setup(a.preset, a.data_root or "", a.out, a.weights, quiet=True)
-    result = check(paths, cfg, a.condition, a.faces, a.seed or 0)
+    result = check(paths, cfg, a.condition, a.faces, a.seed)
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
         print(pd.DataFrame(result["cases"]).to_string(index=False))

@@ -71,14 +71,16 @@ def _on_face(preds, region):
     return None
 
 
-def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int = 0, progress: bool = True) -> dict:
-    """The measurements above for one seed's `condition`; returns {"cases": [...], ...}."""
+def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int | None = None,
+          progress: bool = True) -> dict:
+    """The measurements above for one seed's `condition` (the lowest seed unless `seed` is given);
+    returns {"cases": [...], ...}."""
     from tqdm.auto import tqdm
     models = load_models(paths, seed, names=[condition])
     sp = paths.for_seed(models.seed) if models.seed is not None else paths
     evals = pd.read_csv(sp.results_dir / "predictions" / f"{condition}.csv", keep_default_na=False)
     dataset, _ = TEST_SPLIT[cfg.test_set]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed or 0)
     sample = evals.iloc[rng.permutation(len(evals))[:faces]]
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
