@@ -85,9 +85,12 @@ def collect(paths, seeds, preset: str = "") -> tuple[dict, list[dict], list[str]
                                         "grid, rehearsal share or identity split), so it is no control for it"})
     commits = sorted({(r["git"]["commit"][:10], bool(r["git"].get("dirty"))) for rs in per_seed.values()
                       for r in rs.values() if r.get("git")})
-    if len({c for c, _ in commits}) > 1 or any(d for _, d in commits):
-        warnings.append("these results were made by more than one state of the code: "
-                        + ", ".join(c + (" with uncommitted changes" if d else "") for c, d in commits))
+    states = ", ".join(c + (" with uncommitted changes" if d else "") for c, d in commits)
+    if len({c for c, _ in commits}) > 1:
+        warnings.append(f"these results were made by more than one state of the code: {states}")
+    elif any(d for _, d in commits):
+        warnings.append(f"these results were made by code with uncommitted changes ({states}): no commit "
+                        "reproduces them exactly")
     others = sorted(int(p.name[4:]) for p in Path(paths.out_dir).glob("seed*")
                     if p.name[4:].isdigit() and int(p.name[4:]) not in seeds)
     if others:

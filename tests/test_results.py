@@ -177,3 +177,9 @@ def test_results_of_two_states_of_the_code_are_named(two_seeds, tmp_path):
         (res / f"{name}.json").write_text(json.dumps({**r, "git": {"commit": commit, "dirty": False}}))
     _, _, warnings = collect(paths, [0, 1])
     assert any("more than one state of the code: aaaaaaaaaa, ffffffffff" in w for w in warnings)
+    for name in ("multitrain", "baseline"):   # one commit, one record made with uncommitted changes
+        r = json.loads((res / f"{name}.json").read_text())
+        (res / f"{name}.json").write_text(json.dumps({**r, "git": {"commit": "a" * 40, "dirty": name == "baseline"}}))
+    _, _, warnings = collect(paths, [0, 1])
+    assert any("made by code with uncommitted changes" in w for w in warnings)
+    assert not any("more than one state" in w for w in warnings)
