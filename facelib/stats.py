@@ -31,6 +31,8 @@ from scipy import stats as sps
 NO_DIFFERENCE = "no difference shown"
 MIN_SEEDS = 3
 METHOD = "t-interval over model seeds, with the variance of the test faces (clustered by person) added"
+METHOD_OWN_FACES = ("t-interval over model seeds, each seed measured on its own faces (their sampling is in the "
+                    "seed-to-seed spread)")
 
 
 def _rows(x) -> tuple[list[np.ndarray], bool]:
@@ -112,7 +114,8 @@ def compare(a: str, b: str, abs_err_a, abs_err_b, groups=None) -> dict:
     per_seed = np.array(iv["per_seed"])
     out = {"a": a, "b": b, "mae_diff": iv["mean"], "ci95": iv["ci95"], "verdict": verdict(iv["ci95"], iv["seeds"]),
            "seeds_a_better": int((per_seed < 0).sum()), "seeds": iv["seeds"],
-           "per_seed_diff": per_seed.round(4).tolist(), "method": METHOD}
+           "per_seed_diff": per_seed.round(4).tolist(),
+           "method": METHOD if iv["shared_faces"] else METHOD_OWN_FACES}
     if iv["seeds"] < MIN_SEEDS:
         out["why"] = (f"{iv['seeds']} model seed{'s' if iv['seeds'] != 1 else ''}: at least {MIN_SEEDS} are needed "
                       "to estimate seed-to-seed variance, so no difference is stated")

@@ -262,7 +262,6 @@ def test_label_fractions_train_both_arms_on_the_same_nested_identities(trained_p
         half["supervised_downstream"]["train_ages"]
     assert 0 < half["vcop_downstream"]["n"] < full["n"]
     assert all("test" in _read(paths, n) for n in runs if n != "supervised_pretext")
-    from facelib.data.cache import FaceCache
     c = C.identities(cfg, paths)
     ids = {f: set(c.split("finetune_train", f, 0)["identity"]) for f in (0.25, 0.5, 1.0)}
     assert ids[0.25] <= ids[0.5] <= ids[1.0] and len(ids[0.25]) < len(ids[1.0])
@@ -325,8 +324,9 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
                                                            "aihub_scratch", "supervised_downstream", "multitrain")}},
                         paths)
     assert summary["identities"] == "fgnet" and summary["test_set"] == "utkface_asian"
-    assert summary["protocol"]["utkface_share"] == 0.5 and "fixed before any test result" in \
-        summary["protocol"]["utkface_share_rule"]
+    rule = summary["protocol"]["utkface_share_rule"]
+    assert summary["protocol"]["utkface_share"] == 0.5 and "fixed before any test result" in rule
+    assert "withdrawn for 0.75 chosen on test MAEs, restored after" in rule
     # condition 3 (and 4) against both controls on FG-NET's held-out people too, paired face by face
     held = {(c["a"], c["b"]): c for c in summary["comparisons_heldout"]}
     assert set(held) == {(a, b) for a in ("vcop_downstream", "multitrain") for b in ("aihub_scratch",

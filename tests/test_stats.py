@@ -100,6 +100,9 @@ def test_each_seed_on_its_own_people_takes_its_variance_from_the_seeds():
     assert iv["ci95"] == pytest.approx([2.0 - half, 2.0 + half])
     with pytest.raises(ValueError, match="paired seed by seed"):
         compare("a", "b", rows, rows[:4])
+    zero = [np.zeros_like(r) for r in rows]
+    assert "each seed measured on its own faces" in compare("a", "b", rows, zero)["method"]
+    assert "variance of the test faces" in compare("a", "b", np.ones((3, 5)), np.zeros((3, 5)))["method"]
 
 
 def test_fewer_than_three_seeds_state_no_difference_and_say_why():
