@@ -43,8 +43,9 @@ def test_smoke_run_with_two_seeds_executes_every_notebook_under_facelib_home(tmp
     summary = json.loads((out / "results" / "summary.json").read_text())
     assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1]
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
-    assert summary["protocol"]["seeds"] == [0, 1] and "validation" in summary["protocol"]["selection"]["vcop"]["epoch"]
-    assert all("test" not in sel["epoch"] for sel in summary["protocol"]["selection"].values())
+    selection = summary["protocol"]["selection"]
+    assert summary["protocol"]["seeds"] == [0, 1] and "pretext_val" in selection["vcop"]["epoch"]
+    assert all("val" in sel["epoch"] and "test" not in sel["epoch"] for sel in selection.values())
     for metrics in [*summary["conditions"].values(), summary["reference"]["aihub_scratch"],
                     summary["reference"]["supervised_downstream"]]:
         assert {"mae", "rmse", "r2", "ca3", "ca5", "n", "mae_seeds", "mae_ci95", "beats_mean_predictor"} <= set(metrics)
