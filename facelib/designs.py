@@ -91,7 +91,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
                                    for n in ("vcop", "vcop_downstream", C.CONTROL)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-        (e3, _, _, groups), (ec, _, _, _) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", C.CONTROL))
+        (e3, _, _, groups, _), (ec, *_) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", C.CONTROL))
         top1 = [r["vcop"]["pretext"]["top1"] for r in per_seed.values()]
         tau = [r["vcop"]["pretext"]["kendall_tau"] for r in per_seed.values()]
         rows[name] = {"settings": settings, "seeds": list(map(int, seeds)),

@@ -87,6 +87,11 @@ class Paths:
         return self.home / p
 
 
+def staged_dir(root) -> Path:
+    """Where archives are extracted: the project's local disk, also when the home folder is on Drive."""
+    return Path(root) / "data" / "staged"
+
+
 def folder_id(path) -> str:
     """A real data folder's identity: its name and a hash of its resolved path."""
     p = Path(path).expanduser().resolve()
@@ -118,7 +123,7 @@ def get_paths(preset: str = "demo", data_root: str = "", out_dir: str = DEFAULT_
             if name.lower().endswith(suffix):
                 name = name[: -len(suffix)]
                 break
-        data = root / "data" / "staged" / name   # the local disk, even when home is on Drive
+        data = staged_dir(root) / name
         if data.is_dir():
             from .staging import _data_root
             try:

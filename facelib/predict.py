@@ -289,6 +289,11 @@ def face_input(img: Image.Image, size: int, eyes: np.ndarray | None) -> np.ndarr
 
 
 @torch.no_grad()
+def model_age(model, face: np.ndarray) -> float:
+    """One model's age of one prepared face (uint8, H x W x 3, at the model's input size)."""
+    return float(model(normalize_batch(to_tensor(face)[None]))[0])
+
+
 def ages_of(img: Image.Image, eyes: np.ndarray | None, models: Models) -> dict | None:
     """{condition: age} of one face (see `face_input`), each model at its own input size."""
     out = {}
@@ -296,7 +301,7 @@ def ages_of(img: Image.Image, eyes: np.ndarray | None, models: Models) -> dict |
         face = face_input(img, cfg.image_size, eyes)
         if face is None:
             return None
-        out[name] = float(model(normalize_batch(to_tensor(face)[None]))[0])
+        out[name] = model_age(model, face)
     return out
 
 

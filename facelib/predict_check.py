@@ -14,14 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 
 from .config import TEST_SPLIT
-from .data.augment import normalize_batch
 from .data.cache import FaceCache
-from .data.datasets import to_tensor
-from .predict import load_models, predict
+from .predict import load_models, model_age, predict
 
 
 def _backgrounds(rng, w, h):
@@ -113,8 +110,7 @@ def _fgnet_case(paths, models, condition, faces, rng, progress):
     model, _ = models.models[condition]
     preds, evals, hows = [], [], []
     for _, r in tqdm(list(rows.iterrows()), desc="FG-NET scans", disable=not progress):
-        with torch.no_grad():
-            evals.append(float(model(normalize_batch(to_tensor(cache.images[int(r["index"])])[None]))[0]))
+        evals.append(model_age(model, cache.images[int(r["index"])]))
         got = predict(paths.data_root / "fgnet" / r["source"], models=models)
         best = next((g for g in got if g.ages), None)
         preds.append(best.ages[condition] if best else None)

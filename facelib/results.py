@@ -115,8 +115,8 @@ def left_out_lines(left_out: list[dict]) -> list[str]:
 # ---------------------------------------------------------------- errors of the runs
 
 def abs_errors(per_seed: dict, name: str, paths) -> tuple | None:
-    """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages, person of each face) of a run
-    tested in every seed; None where a seed has no test results for it."""
+    """(|pred − age| (seeds, faces), |mean − age| (seeds, faces), ages, person of each face, test-split
+    row index of each face) of a run tested in every seed; None where a seed has no test results."""
     errs, mean_errs, ages, groups, faces = [], [], None, None, None
     for results in per_seed.values():
         r = results.get(name)
@@ -131,13 +131,7 @@ def abs_errors(per_seed: dict, name: str, paths) -> tuple | None:
         groups = df["identity"].astype(str).to_numpy() if "identity" in df else None
         errs.append(np.abs(df["pred"].to_numpy() - ages))
         mean_errs.append(np.abs(r["mean_predictor"]["predicts"] - ages))
-    return np.stack(errs), np.stack(mean_errs), ages, groups
-
-
-def test_faces(per_seed: dict, name: str, paths) -> np.ndarray:
-    """The test split's row index of each face a run was tested on (its first seed)."""
-    r = next(iter(per_seed.values()))[name]
-    return np.sort(pd.read_csv(paths.abs(r["predictions"]), usecols=["index"])["index"].to_numpy())
+    return np.stack(errs), np.stack(mean_errs), ages, groups, faces
 
 
 def heldout_errors(per_seed: dict, name: str):
@@ -213,7 +207,7 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
             summary["reference"][c] = {**_condition_block(per_seed, c, *errors[c][:2], errors[c][3]), "what": what[c]}
     pairs = _pairs(errors)
     for a, b in pairs:  # paired face by face: the same test faces, not merely as many
-        if not np.array_equal(test_faces(per_seed, a, paths), test_faces(per_seed, b, paths)):
+        if not np.array_equal(errors[a][4], errors[b][4]):
             raise ValueError(f"{a} and {b} were tested on different faces; run notebook 06 again after both "
                              "are tested on the same test split")
     summary["comparisons"] = [compare(a, b, errors[a][0], errors[b][0], groups=errors[a][3]) for a, b in pairs]

@@ -21,9 +21,9 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
 
     marker = paths.data_root / SYNTHETIC_MARKER
     if paths.archive is not None:
+        from ..paths import staged_dir
         from ..staging import stage_archive
-        staged = paths.root / "data" / "staged"
-        dest = staged / paths.data_root.relative_to(staged).parts[0]
+        dest = staged_dir(paths.root) / paths.data_root.relative_to(staged_dir(paths.root)).parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:
         wanted = {"preset": cfg.preset, "seed": cfg.data_seed, "version": SYNTH_VERSION}
