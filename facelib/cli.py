@@ -141,8 +141,20 @@ def _check_predict(a):
     import pandas as pd
 
     from .notebook import setup
-    from .predict_check import check, write
+    from .predict_check import check, fit, write
     cfg, paths = setup(a.preset, a.data_root or "", a.out, a.weights, quiet=True)
+    if a.fit:
+        result = fit(paths, a.faces, a.seed or 0)
+        out = write(result, a.json or paths.results_dir / "predict_fit.json")
+        print(f"fitted on {result['faces']} UTKFace training chips ({result['photos']} photos; a face found in "
+              f"{result['found']:.1%}):")
+        for name, v in result["box_window"].items():
+            print(f"  BOX_WINDOW {name}: {v} (in use: {result['current']['box_window'].get(name)})")
+        print("  framing error (% of the chip's side) by eyes weight: "
+              + ", ".join(f"{w}: {e}" for w, e in result["framing_error"].items()))
+        print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
+        print(f"written to {out}")
+        return 0
     result = check(paths, cfg, a.condition, a.faces, a.seed)
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
@@ -260,8 +272,11 @@ def main(argv=None) -> int:
     s.add_argument("--weights", default="weights")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--condition", default="baseline")
-    s.add_argument("--faces", type=int, default=300, help="test faces per case")
-    s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json)")
+    s.add_argument("--faces", type=int, default=300, help="test faces per case (with --fit: training chips)")
+    s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on UTKFace "
+                   "training chips (no weights needed) instead of checking a model on the test faces")
+    s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json, "
+                   "with --fit results/predict_fit.json)")
     s.set_defaults(fn=_check_predict)
 
     s = sub.add_parser("report", help="publish a run's summary under docs/results/ and render the README's and "

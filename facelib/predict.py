@@ -3,9 +3,10 @@ the template `prepare` aligned the training faces to (same framing, border fill 
 every trained condition of one model seed.
 
 How a face is framed is said with each answer (`alignment`):
-- "eyes": OpenCV's eye cascade found both eyes in the face box; the face is aligned from them.
-- "face box": no pair of eyes was found; the eyes are placed where they lie in a face box on
-  average (measured on real faces) and the face is aligned from those.
+- "face boxes and eyes": OpenCV's three frontal-face cascades agree on a face; each box implies where
+  a training face's square would lie (`BOX_WINDOW`, measured on real training chips), and the eye
+  cascade's pupils pull that square toward theirs (`EYES_WEIGHT`) and set its slant.
+- "face boxes": the same without a pair of eyes: upright, framed from the boxes alone.
 - "whole photo": the photo is itself a face crop (its face, aligned, would fill it, as in a
   UTKFace or MegaAge chip): it is taken whole, as `prepare` takes a chip. Also with `--whole-image`.
 - "whole photo (no face found)": no face was found, but the photo has a face crop's size and shape.
@@ -28,13 +29,20 @@ from .data.decode import decode_photo
 from .data.records import FaceRecord
 from .metrics import age_group
 
-# OpenCV's frontal cascades; the second is tried when the first finds nothing.
-CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml")
+# OpenCV's three frontal-face cascades, all run on the plain grey photo; a face is where their boxes
+# agree. Histogram equalisation (used before) hid about one real face in ten and most eyes.
+CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml",
+            "haarcascade_frontalface_alt2.xml")
 EYE_CASCADE = "haarcascade_eye.xml"
-# Where a UTKFace chip's template pupils lie in the Haar face box found on it, as fractions of the box's
-# side (x of the image-left eye, x of the other, y of both): the face-box fallback, and the prior that
-# picks the eye pair (docs/predict.md says how it was measured).
-BOX_EYES = np.array([[0.313, 0.375], [0.705, 0.375]])
+# Where the training faces' framing (a UTKFace chip's square) lies in each cascade's box, as fractions
+# of the box's side: centre x, centre y, side. Medians over 200 UTKFace chips of the training split
+# placed in larger photos, as `facelib check-predict --fit` measures them (docs/predict.md).
+BOX_WINDOW = {"haarcascade_frontalface_default.xml": (0.507, 0.586, 1.008),
+              "haarcascade_frontalface_alt.xml": (0.505, 0.590, 1.011),
+              "haarcascade_frontalface_alt2.xml": (0.508, 0.593, 1.026)}
+# The framing from the eyes (when the eye cascade finds a pair) counts this much against the framing
+# from the face boxes: the weight that framed those training chips best (the same fit).
+EYES_WEIGHT = 0.4
 # Faces are searched on a copy of the photo at most this many pixels on its long side (a 12-megapixel
 # photo answers in seconds); boxes are mapped back to the photo's own pixels.
 MAX_DETECT_SIDE = 1600
@@ -172,36 +180,115 @@ def _grey(img: np.ndarray, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     small = img if scale == 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)),
                                                 interpolation=cv2.INTER_AREA)
-    return cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
-def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
-    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first. A box is kept when an eye is
-    found in its upper part; when no box has one, the box the face cascade is surest of is kept."""
-    return [box for box, _ in locate_faces(img, min_size)]
+@dataclass
+class Face:
+    """One face found in a photo (pixels of the photo)."""
+    box: tuple                 # (x0, y0, x1, y1): the middle of the cascades' boxes
+    window: np.ndarray         # (centre x, centre y, side) of the square framed like a training face
+    eyes: np.ndarray | None    # the pupils the eye cascade found (image-left first), or None
+    support: int              # how many cascade boxes found it
+
+    @property
+    def pupils(self) -> np.ndarray:
+        """The points the face is aligned from: the template's pupils in `window`, turned about its
+        centre by the slant of the eyes when they were found (a tilted head comes out upright, as the
+        landmark-aligned training faces did)."""
+        pupils = window_pupils(self.window)
+        if self.eyes is None:
+            return pupils
+        dx, dy = self.eyes[1] - self.eyes[0]
+        a = np.arctan2(dy, dx)
+        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        centre = np.asarray(self.window[:2])
+        return (pupils - centre) @ turn.T + centre
 
 
-def locate_faces(img: np.ndarray, min_size: int = 32) -> list[tuple[tuple, np.ndarray | None]]:
-    """(box, pupils (2, 2) or None) of each face in an RGB uint8 image, largest first; searched on a
-    copy at most MAX_DETECT_SIDE pixels on its long side (boxes and pupils in `img`'s pixels)."""
-    h, w = img.shape[:2]
-    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
-    grey = _grey(img, scale)
+def window_pupils(window) -> np.ndarray:
+    """The template's pupils (ALIGN_TEMPLATE) in a square (centre x, centre y, side)."""
+    cx, cy, side = window
+    return np.array([cx, cy]) + (ALIGN_TEMPLATE[:2] - 0.5) * side
+
+
+def box_window(box, name: str = CASCADES[0], table=None) -> np.ndarray:
+    """The training framing (centre x, centre y, side) that a `name` cascade box implies (`table`:
+    BOX_WINDOW unless given)."""
+    x0, y0, x1, _ = box
+    fx, fy, fs = (table or BOX_WINDOW)[name]
+    side = x1 - x0
+    return np.array([x0 + fx * side, y0 + fy * side, fs * side])
+
+
+def eyes_window(eyes: np.ndarray) -> np.ndarray:
+    """The training framing (centre x, centre y, side) that puts `eyes` on the template's pupils."""
+    x0, y0, x1, y1 = aligned_window(eyes)
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0])
+
+
+def cascade_boxes(grey: np.ndarray, min_size: int = 32) -> list[tuple]:
+    """(cascade name, box (x0, y0, x1, y1), confidence) of every box each of CASCADES finds in `grey`."""
+    out = []
     for name in CASCADES:
         found, _, weights = _cascade(name).detectMultiScale3(grey, scaleFactor=1.05, minNeighbors=3,
                                                              minSize=(min_size, min_size), outputRejectLevels=True)
-        if len(found):
-            boxes = [(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh in found]
-            cands = {b: _eye_boxes(grey, b) for b in boxes}
-            eyes = {b: find_eyes(grey, b, cands[b]) for b in boxes}
-            kept = [b for b in boxes if cands[b]] or [boxes[int(np.argmax(np.ravel(weights)))]]
-            kept.sort(key=lambda b: -(b[2] - b[0]))
-            out = []
-            for b in _drop_overlaps(kept):
-                e = eyes[b]
-                out.append((tuple(float(v) / scale for v in b), None if e is None else e / scale))
-            return out
-    return []
+        for (x, y, bw, bh), wt in zip(found, np.ravel(weights)):
+            out.append((name, (int(x), int(y), int(x + bw), int(y + bh)), float(wt)))
+    return out
+
+
+def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
+    """Face boxes (x0, y0, x1, y1) in an RGB uint8 image, largest first (see `locate_faces`)."""
+    return [f.box for f in locate_faces(img, min_size)]
+
+
+def locate_faces(img: np.ndarray, min_size: int = 32) -> list[Face]:
+    """Each face in an RGB uint8 image, largest first, searched on a copy at most MAX_DETECT_SIDE
+    pixels on its long side (results in `img`'s pixels).
+
+    Every cascade box implies a training framing (BOX_WINDOW); boxes whose framings agree (centres
+    within 0.3 of the side, sides within 0.7–1.4×) are one face, framed by their median, moved
+    EYES_WEIGHT of the way to the framing from the eyes when the eye cascade finds a pair. A face is
+    kept when two boxes found it or its eyes were found; when none is, the surest single box is."""
+    h, w = img.shape[:2]
+    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
+    grey = _grey(img, scale)
+    found = sorted(cascade_boxes(grey, min_size), key=lambda f: -f[2])
+    groups = []   # [[(window, box, eyes, confidence), ...], ...]
+    for name, box, conf in found:
+        win = box_window(box, name)
+        for g in groups:
+            mid = np.median([m[0] for m in g], 0)
+            if np.hypot(*(win[:2] - mid[:2])) < 0.3 * mid[2] and 0.7 < win[2] / mid[2] < 1.4:
+                g.append((win, box, find_eyes(grey, box, window_pupils(win)), conf))
+                break
+        else:
+            groups.append([(win, box, find_eyes(grey, box, window_pupils(win)), conf)])
+    faces = []
+    for g in groups:
+        window = np.median([m[0] for m in g], 0)
+        pairs = [m[2] for m in g if m[2] is not None]
+        eyes = np.median(pairs, 0) if pairs else None
+        if eyes is not None:
+            window = (1 - EYES_WEIGHT) * window + EYES_WEIGHT * eyes_window(eyes)
+        box = tuple(np.median([m[1] for m in g], 0))
+        faces.append((Face(tuple(float(v) / scale for v in box), window / scale,
+                           None if eyes is None else eyes / scale, len(g)), sum(m[3] for m in g)))
+    kept = [f for f, _ in faces if f.support >= 2 or f.eyes is not None]
+    if not kept and faces:
+        kept = [max(faces, key=lambda fc: (fc[0].support, fc[1]))[0]]
+    kept.sort(key=lambda f: (-f.support, -f.window[2]))
+    out = []
+    for f in kept:
+        if all(_iou(_square(f.window), _square(k.window)) <= 0.3 for k in out):
+            out.append(f)
+    return sorted(out, key=lambda f: -f.window[2])
+
+
+def _square(window) -> tuple:
+    cx, cy, side = window
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
 
 def _eye_boxes(grey: np.ndarray, box) -> list[tuple]:
@@ -213,15 +300,14 @@ def _eye_boxes(grey: np.ndarray, box) -> list[tuple]:
     return [(x + x0, y + y0, w, h) for x, y, w, h in found]
 
 
-def find_eyes(grey: np.ndarray, box, eye_boxes=None) -> np.ndarray | None:
+def find_eyes(grey: np.ndarray, box, prior: np.ndarray, eye_boxes=None) -> np.ndarray | None:
     """The pupils (image-left first) of the face in `box`: of the eye cascade's boxes, the pair with a
     face's geometry (one each side of the middle, level, similar sizes, a plausible distance apart)
-    nearest where eyes lie in a face box (`BOX_EYES`); None when no pair qualifies."""
+    nearest `prior` (where the box's framing puts them); None when no pair qualifies."""
     x0, y0, x1, y1 = box
     side = x1 - x0
     eye_boxes = _eye_boxes(grey, box) if eye_boxes is None else eye_boxes
     cands = [np.array([x + w / 2, y + h / 2, w]) for x, y, w, h in eye_boxes]
-    prior = np.array([x0, y0]) + BOX_EYES * side
     best, best_cost = None, np.inf
     for i, a in enumerate(cands):
         for b in cands[i + 1:]:
@@ -235,12 +321,6 @@ def find_eyes(grey: np.ndarray, box, eye_boxes=None) -> np.ndarray | None:
             if cost < best_cost and cost < 0.35:
                 best, best_cost = np.array([left[:2], right[:2]]), cost
     return best
-
-
-def box_eyes(box) -> np.ndarray:
-    """Where the pupils lie in a face box on average: the fallback when no pair of eyes is found."""
-    x0, y0, x1, _ = box
-    return np.array([x0, y0]) + BOX_EYES * (x1 - x0)
 
 
 def aligned_window(eyes: np.ndarray) -> tuple:
@@ -352,19 +432,17 @@ def _predict_one(photo, models: Models, detect: bool) -> list[FacePrediction]:
             return [FacePrediction(name, whole, ages_of(pil, None, models),
                                    alignment="whole photo (no face found; it has a face crop's size and shape)")]
         return [FacePrediction(name, error="no face found (a photo that is already a face crop: --whole-image)")]
-    box, eyes = located[0]
-    window = aligned_window(eyes if eyes is not None else box_eyes(box))
-    if is_face_crop(window, w, h) or (crop_like and (eyes is None or _iou(window, whole) >= CROP_LIKE_IOU)):
+    window = _square(located[0].window)
+    if is_face_crop(window, w, h) or (crop_like and (located[0].eyes is None or _iou(window, whole) >= CROP_LIKE_IOU)):
         return [FacePrediction(name, whole, ages_of(pil, None, models),
                                alignment="whole photo (the photo is a face crop)")]
     out = []
-    for box, eyes in located:
-        how = "eyes" if eyes is not None else "face box"
-        eyes = eyes if eyes is not None else box_eyes(box)
-        ages = ages_of(pil, eyes, models)
+    for face in located:
+        ages = ages_of(pil, face.pupils, models)
         if ages is None:
             continue
-        out.append(FacePrediction(name, box, ages, alignment=how, eyes=tuple(map(tuple, eyes.tolist()))))
+        how = "face boxes and eyes" if face.eyes is not None else "face boxes"
+        out.append(FacePrediction(name, face.box, ages, alignment=how, eyes=tuple(map(tuple, face.pupils.tolist()))))
     return out or [FacePrediction(name, error="no face large enough to age")]
 
 

@@ -18,7 +18,8 @@ from PIL import Image
 
 from .config import TEST_SPLIT
 from .data.cache import FaceCache
-from .predict import load_models, model_age, predict
+from .predict import (BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, box_window, cascade_boxes, eyes_window,
+                      find_eyes, load_models, model_age, predict, window_pupils)
 
 
 def _backgrounds(rng, w, h):
@@ -123,3 +124,60 @@ def write(result: dict, out) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     return out
+
+
+EYES_WEIGHTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))
+
+
+def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
+    """Predict's framing constants measured on `faces` UTKFace chips of the prepared training split
+    (never a test face), each placed in a larger photo at its own size and enlarged 2x:
+    - box_window: per cascade, the median place of the chip's square in the cascade's box (centre x,
+      centre y, side, as fractions of the box's side), as `BOX_WINDOW`;
+    - eyes_weight: of EYES_WEIGHTS, the weight of the eyes' framing against the boxes' framing
+      (with those box windows) that frames the chips with the least error (root mean square of the
+      centre's offset and the side's change, in % of the chip's side), as `EYES_WEIGHT`.
+    Returns the fitted and the current values, and the framing error of each weight."""
+    from tqdm.auto import tqdm
+    manifest = FaceCache(paths.cache_dir, "utkface").manifest
+    train = manifest[manifest["split"] == "train"]
+    if train.empty:
+        raise ValueError(f"{paths.cache_dir}: no prepared UTKFace training chips to fit on")
+    rng = np.random.default_rng(seed)
+    rows = train.iloc[rng.permutation(len(train))[:faces]]
+    found = []   # per photo: (true window, [(cascade, box, eyes)])
+    for source in tqdm(rows["source"], desc="fitting predict's framing", disable=not progress):
+        chip = Image.open(paths.data_root / "utkface" / source).convert("RGB")
+        for scale in (1.0, 2.0):
+            photo, (x0, y0, x1, y1) = _place(chip, scale, rng)
+            grey = _grey(np.asarray(photo), 1.0)
+            true = np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0])
+            hits = [(name, box) for name, box, _ in cascade_boxes(grey)
+                    if x0 <= (box[0] + box[2]) / 2 <= x1 and y0 <= (box[1] + box[3]) / 2 <= y1]
+            found.append((true, [(name, box, find_eyes(grey, box, window_pupils(box_window(box, name))))
+                                 for name, box in hits]))
+    rel = {name: [] for name in CASCADES}
+    for true, hits in found:
+        for name, (bx0, by0, bx1, _), _ in hits:
+            side = bx1 - bx0
+            rel[name].append(((true[0] - bx0) / side, (true[1] - by0) / side, true[2] / side))
+    fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
+
+    def framing_error(weight):
+        errs = []
+        for true, hits in found:
+            if not hits:
+                continue
+            window = np.median([box_window(box, name, fitted) for name, box, _ in hits], 0)
+            pairs = [e for _, _, e in hits if e is not None]
+            if pairs:
+                window = (1 - weight) * window + weight * eyes_window(np.median(pairs, 0))
+            errs.append(np.r_[(window[:2] - true[:2]) / true[2], window[2] / true[2] - 1] * 100)
+        return float(np.sqrt(np.mean(np.square(errs)) * 3))
+
+    errors = {float(w): round(framing_error(w), 2) for w in EYES_WEIGHTS}
+    return {"faces": int(len(rows)), "photos": len(found),
+            "found": float(np.mean([bool(h) for _, h in found])),
+            "box_window": fitted, "eyes_weight": min(errors, key=errors.get), "framing_error": errors,
+            "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT}}
+

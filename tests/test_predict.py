@@ -108,7 +108,7 @@ def test_json_and_annotated_photos_with_the_same_name_in_two_folders(trained_pat
     faces = [json.loads(line) for line in captured.out.strip().splitlines()]
     assert "synthetic faces" in captured.err                             # provenance kept out of the JSON
     assert [f["photo"] for f in faces] == [str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png")]
-    assert all(len(f["box"]) == 4 and f["error"] is None and f["alignment"] in ("eyes", "face box") for f in faces)
+    assert all(len(f["box"]) == 4 and f["error"] is None and f["alignment"] in ("face boxes and eyes", "face boxes") for f in faces)
     assert set(faces[0]["ages"]) == set(faces[0]["groups"]) == CONDS
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["x-2.jpg", "x.jpg"]
     assert Image.open(tmp_path / "ann" / "x.jpg").size == Image.open(photo["path"]).size
@@ -236,3 +236,28 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     assert result["data"] == "synthetic" and result["condition"] == "baseline"
     out = write(result, tmp_path / "pc.json")
     assert json.loads(out.read_text())["cases"] == json.loads(json.dumps(result["cases"]))
+
+
+def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path, capsys, monkeypatch):
+    import json
+
+    import facelib.notebook
+    from facelib.config import get_config
+    from facelib.data.cache import FaceCache
+    from facelib.predict import BOX_WINDOW, CASCADES
+    from facelib.predict_check import EYES_WEIGHTS
+    monkeypatch.setattr(facelib.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
+    out = tmp_path / "fit.json"
+    assert main(["check-predict", "--fit", "--faces", "6", "--json", str(out)]) == 0
+    assert "fitted on 6 UTKFace training chips (12 photos" in capsys.readouterr().out
+    fit = json.loads(out.read_text())
+    assert fit["faces"] == 6 and fit["photos"] == 12 and 0 < fit["found"] <= 1
+    assert set(fit["box_window"]) <= set(CASCADES) and fit["box_window"]
+    for name, (fx, fy, fs) in fit["box_window"].items():   # the face's square about where real chips put it
+        ref = BOX_WINDOW[name]
+        assert abs(fx - ref[0]) < 0.15 and abs(fy - ref[1]) < 0.2 and 0.7 < fs / ref[2] < 1.4
+    assert [float(w) for w in fit["framing_error"]] == list(EYES_WEIGHTS)
+    assert fit["eyes_weight"] in EYES_WEIGHTS
+    assert fit["framing_error"][str(fit["eyes_weight"])] == min(fit["framing_error"].values())
+    test = FaceCache(trained_paths.cache_dir, "utkface").manifest
+    assert (test["split"] == "train").sum() >= 6   # fitted on the training split; the test faces are another
