@@ -146,8 +146,8 @@ def _check_predict(a):
     if a.fit:
         result = fit(paths, a.faces, a.seed or 0)
         out = write(result, a.json or paths.results_dir / "predict_fit.json")
-        print(f"fitted on {result['faces']} UTKFace training chips ({result['photos']} photos; a face found in "
-              f"{result['found']:.1%}):")
+        print(f"fitted on {result['faces']} UTKFace training chips ({result['photos']} photos; answered "
+              f"{result['answered']:.1%} with the fitted constants):")
         for name, v in result["box_window"].items():
             print(f"  BOX_WINDOW {name}: {v} (in use: {result['current']['box_window'].get(name)})")
         print("  framing error (% of the chip's side) by eyes weight: "
@@ -155,7 +155,7 @@ def _check_predict(a):
         print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
         print(f"written to {out}")
         return 0
-    result = check(paths, cfg, a.condition, a.faces, a.seed)
+    result = check(paths, cfg, a.condition, a.faces, a.seed, a.start)
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
         print(pd.DataFrame(result["cases"]).to_string(index=False))
@@ -273,6 +273,8 @@ def main(argv=None) -> int:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--condition", default="baseline")
     s.add_argument("--faces", type=int, default=300, help="test faces per case (with --fit: training chips)")
+    s.add_argument("--start", type=int, default=0, help="check test faces START to START+FACES of one fixed "
+                   "shuffled order (a later START: faces no earlier check used)")
     s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on UTKFace "
                    "training chips (no weights needed) instead of checking a model on the test faces")
     s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json, "

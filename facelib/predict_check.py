@@ -1,11 +1,14 @@
 """`facelib check-predict`: does `facelib predict` give a photo the age the study gave the same face?
 
 On a study's test faces (real chips, never drawn ones, to mean anything), with one seed's trained
-models: each test chip given as a file; the same chips placed in larger plain photos, at their own
-size and enlarged, at random positions on random backgrounds; and, where FG-NET is in the data
-folder, its scans, whose faces the study aligned from their landmarks. For each, the share of faces
+models: each test chip given as a file; the same chips placed in larger plain, gradient or textured
+photos at random positions, at their own size and enlarged; and, where FG-NET is in the data folder,
+its scans, whose faces the study aligned from their landmarks. For each, the share of faces
 answered, how far predict's age lies from the evaluation's on the same face (median, share within
-half a year) and both MAEs against the true ages."""
+half a year), both MAEs against the true ages and their ratio with a 95% interval over the faces.
+
+`fit` (`check-predict --fit`) measures predict's framing constants (`BOX_WINDOW`, `EYES_WEIGHT`)
+again on UTKFace chips of the training split only, placed in larger photos the same way."""
 from __future__ import annotations
 
 import json
@@ -18,8 +21,8 @@ from PIL import Image
 
 from .config import TEST_SPLIT
 from .data.cache import FaceCache
-from .predict import (BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, box_window, cascade_boxes, eyes_window,
-                      find_eyes, load_models, model_age, predict, window_pupils)
+from .predict import (BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, detections, group_faces, load_models, model_age,
+                      predict)
 
 
 def _backgrounds(rng, w, h):
@@ -49,14 +52,25 @@ def _place(chip: Image.Image, scale: float, rng) -> tuple[Image.Image, tuple]:
 def _row(case, preds, true, evals, hows) -> dict:
     answered = [p is not None for p in preds]
     p = np.array([v for v in preds if v is not None])
-    t, e = np.asarray(true)[answered], np.asarray(evals)[answered]
+    t, e = np.asarray(true, float)[answered], np.asarray(evals, float)[answered]
     d = np.abs(p - e) if len(p) else np.array([np.nan])
     counts = pd.Series([h for h in hows if h]).value_counts()
+    ratio, interval = _mae_ratio(np.abs(p - t), np.abs(e - t)) if len(p) else (float("nan"), [float("nan")] * 2)
     return {"case": case, "faces": len(preds), "answered": float(np.mean(answered)),
             "same_age": f"{np.mean(d <= 0.5):.1%}", "median_distance": float(np.median(d)),
             "mae_predict": float(np.abs(p - t).mean()) if len(p) else float("nan"),
             "mae_evaluation": float(np.abs(e - t).mean()) if len(e) else float("nan"),
+            "mae_ratio": ratio, "mae_ratio_95": interval,
             "alignment": ", ".join(f"{k} {v}" for k, v in counts.items())}
+
+
+def _mae_ratio(err_predict, err_evaluation, resamples: int = 2000):
+    """MAE of predict over MAE of the evaluation on the same faces, and its 95% interval from
+    resampling the faces (paired; percentile bootstrap, seeded): how much the faces drawn move it."""
+    ratio = float(err_predict.mean() / err_evaluation.mean())
+    idx = np.random.default_rng(0).integers(0, len(err_predict), (resamples, len(err_predict)))
+    boot = err_predict[idx].mean(1) / err_evaluation[idx].mean(1)
+    return ratio, [float(v) for v in np.percentile(boot, [2.5, 97.5])]
 
 
 def _on_face(preds, region):
@@ -70,16 +84,19 @@ def _on_face(preds, region):
 
 
 def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int | None = None,
-          progress: bool = True) -> dict:
-    """The measurements above for one seed's `condition` (the lowest seed unless `seed` is given);
-    returns {"cases": [...], ...}."""
+          start: int = 0, progress: bool = True) -> dict:
+    """The measurements above for one seed's `condition` (the lowest seed unless `seed` is given) on
+    test faces `start` to `start + faces` of one fixed shuffled order (the same for every seed and
+    run; a later `start` gives faces no earlier check used); returns {"cases": [...], ...}."""
     from tqdm.auto import tqdm
     models = load_models(paths, seed, names=[condition])
     sp = paths.for_seed(models.seed) if models.seed is not None else paths
     evals = pd.read_csv(sp.results_dir / "predictions" / f"{condition}.csv", keep_default_na=False)
     dataset, _ = TEST_SPLIT[cfg.test_set]
-    rng = np.random.default_rng(seed or 0)
-    sample = evals.iloc[rng.permutation(len(evals))[:faces]]
+    sample = evals.iloc[np.random.default_rng(0).permutation(len(evals))[start:start + faces]]
+    if sample.empty:
+        raise ValueError(f"no test faces from {start} on ({len(evals)} in all)")
+    rng = np.random.default_rng(start + 1)   # placements and backgrounds
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -98,16 +115,19 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
                 hows.append(hit.alignment if hit else "")
             cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"], hows))
     if (paths.data_root / "fgnet").is_dir():
-        cases.append(_fgnet_case(paths, models, condition, faces, rng, progress))
+        cases.append(_fgnet_case(paths, models, condition, faces, start, rng, progress))
     return {"condition": condition, "seed": models.seed, "data": models.data, "data_id": models.data_id,
-            "test_set": cfg.test_set, "cases": cases}
+            "test_set": cfg.test_set, "faces_from": start, "cases": cases}
 
 
-def _fgnet_case(paths, models, condition, faces, rng, progress):
-    """FG-NET scans whole, against the model on the study's own landmark-aligned crop of each."""
+def _fgnet_case(paths, models, condition, faces, start, rng, progress):
+    """FG-NET scans whole, against the model on the study's own landmark-aligned crop of each: scans
+    of the people outside the order task's training split as prepared (predict's framing was
+    developed on that split's scans), `start` to `start + faces` of one fixed shuffled order."""
     from tqdm.auto import tqdm
     cache = FaceCache(paths.cache_dir, "fgnet")
-    rows = cache.manifest.iloc[rng.permutation(len(cache.manifest))[:faces]]
+    rows = cache.manifest[cache.manifest["split"] != "pretext_train"]
+    rows = rows.iloc[np.random.default_rng(0).permutation(len(rows))[start:start + faces]]
     model, _ = models.models[condition]
     preds, evals, hows = [], [], []
     for _, r in tqdm(list(rows.iterrows()), desc="FG-NET scans", disable=not progress):
@@ -116,7 +136,8 @@ def _fgnet_case(paths, models, condition, faces, rng, progress):
         best = next((g for g in got if g.ages), None)
         preds.append(best.ages[condition] if best else None)
         hows.append(best.alignment if best else "")
-    return _row("FG-NET scans (the study aligned them from their landmarks)", preds, rows["age"], evals, hows)
+    return _row("FG-NET scans of people the order task does not train on (the study aligned them from their "
+                "landmarks)", preds, rows["age"], evals, hows)
 
 
 def write(result: dict, out) -> Path:
@@ -132,12 +153,13 @@ EYES_WEIGHTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))
 def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
     """Predict's framing constants measured on `faces` UTKFace chips of the prepared training split
     (never a test face), each placed in a larger photo at its own size and enlarged 2x:
-    - box_window: per cascade, the median place of the chip's square in the cascade's box (centre x,
-      centre y, side, as fractions of the box's side), as `BOX_WINDOW`;
-    - eyes_weight: of EYES_WEIGHTS, the weight of the eyes' framing against the boxes' framing
-      (with those box windows) that frames the chips with the least error (root mean square of the
-      centre's offset and the side's change, in % of the chip's side), as `EYES_WEIGHT`.
-    Returns the fitted and the current values, and the framing error of each weight."""
+    - box_window: per cascade, the median place of the chip's square in the cascade's boxes that
+      lie on the chip (centre x, centre y, side, as fractions of the box's side), as `BOX_WINDOW`;
+    - eyes_weight: of EYES_WEIGHTS, the one with which predict's own grouping (`group_faces`, with
+      those box windows) frames the chips with the least error: the root mean square length of
+      (centre's offset x, y, side's change), in % of the chip's side, over the chips it answers.
+    Returns the fitted and the current values, each weight's error and answered share, and the
+    chips it read."""
     from tqdm.auto import tqdm
     manifest = FaceCache(paths.cache_dir, "utkface").manifest
     train = manifest[manifest["split"] == "train"]
@@ -145,39 +167,46 @@ def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
         raise ValueError(f"{paths.cache_dir}: no prepared UTKFace training chips to fit on")
     rng = np.random.default_rng(seed)
     rows = train.iloc[rng.permutation(len(train))[:faces]]
-    found = []   # per photo: (true window, [(cascade, box, eyes)])
+    found = []   # per photo: (the chip's square (x0, y0, x1, y1), detections)
     for source in tqdm(rows["source"], desc="fitting predict's framing", disable=not progress):
         chip = Image.open(paths.data_root / "utkface" / source).convert("RGB")
         for scale in (1.0, 2.0):
-            photo, (x0, y0, x1, y1) = _place(chip, scale, rng)
-            grey = _grey(np.asarray(photo), 1.0)
-            true = np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0])
-            hits = [(name, box) for name, box, _ in cascade_boxes(grey)
-                    if x0 <= (box[0] + box[2]) / 2 <= x1 and y0 <= (box[1] + box[3]) / 2 <= y1]
-            found.append((true, [(name, box, find_eyes(grey, box, window_pupils(box_window(box, name))))
-                                 for name, box in hits]))
+            photo, region = _place(chip, scale, rng)
+            found.append((region, detections(_grey(np.asarray(photo), 1.0))))
     rel = {name: [] for name in CASCADES}
-    for true, hits in found:
-        for name, (bx0, by0, bx1, _), _ in hits:
+    for (x0, y0, x1, y1), dets in found:
+        for d in dets:
+            bx0, by0, bx1, _ = d.box
             side = bx1 - bx0
-            rel[name].append(((true[0] - bx0) / side, (true[1] - by0) / side, true[2] / side))
+            if x0 <= (bx0 + bx1) / 2 <= x1 and y0 <= (d.box[1] + d.box[3]) / 2 <= y1:
+                rel[d.cascade].append(np.array([(x0 + x1) / 2 - bx0, (y0 + y1) / 2 - by0, x1 - x0]) / side)
     fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
 
-    def framing_error(weight):
-        errs = []
-        for true, hits in found:
-            if not hits:
-                continue
-            window = np.median([box_window(box, name, fitted) for name, box, _ in hits], 0)
-            pairs = [e for _, _, e in hits if e is not None]
-            if pairs:
-                window = (1 - weight) * window + weight * eyes_window(np.median(pairs, 0))
-            errs.append(np.r_[(window[:2] - true[:2]) / true[2], window[2] / true[2] - 1] * 100)
-        return float(np.sqrt(np.mean(np.square(errs)) * 3))
+    def framing(weight):
+        errs, answered = [], []
+        for region, dets in found:
+            face = _on_region(group_faces(dets, fitted, weight), region)
+            answered.append(face is not None)
+            if face is not None:
+                true = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2, region[2] - region[0]])
+                errs.append(np.r_[(face.window[:2] - true[:2]) / true[2], face.window[2] / true[2] - 1] * 100)
+        rms = float(np.sqrt(np.mean(np.sum(np.square(errs), 1)))) if errs else float("nan")
+        return round(rms, 2), float(np.mean(answered))
 
-    errors = {float(w): round(framing_error(w), 2) for w in EYES_WEIGHTS}
-    return {"faces": int(len(rows)), "photos": len(found),
-            "found": float(np.mean([bool(h) for _, h in found])),
-            "box_window": fitted, "eyes_weight": min(errors, key=errors.get), "framing_error": errors,
-            "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT}}
+    by_weight = {float(w): framing(w) for w in EYES_WEIGHTS}
+    errors = {w: e for w, (e, _) in by_weight.items()}
+    best = min(errors, key=errors.get)
+    return {"faces": int(len(rows)), "photos": len(found), "answered": by_weight[best][1],
+            "box_window": fitted, "eyes_weight": best, "framing_error": errors,
+            "answered_by_weight": {w: a for w, (_, a) in by_weight.items()},
+            "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT},
+            "chips": [str(v) for v in rows["source"]]}
 
+
+def _on_region(faces, region):
+    """The face whose box centre lies in `region` (x0, y0, x1, y1), or None."""
+    for f in faces:
+        cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+        if region[0] <= cx <= region[2] and region[1] <= cy <= region[3]:
+            return f
+    return None

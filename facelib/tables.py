@@ -143,10 +143,15 @@ def protocol(record: dict) -> str:
 
 
 def predict_check(record: dict) -> str:
+    def ratio(r):
+        if "mae_ratio" not in r:
+            return f"{r['mae_predict'] / r['mae_evaluation']:.2f}"
+        lo, hi = r["mae_ratio_95"]
+        return f"{r['mae_ratio']:.2f} [{lo:.2f}, {hi:.2f}]"
     rows = [[r["case"], r["faces"], f"{r['answered']:.1%}", r.get("same_age", ""), f"{r['median_distance']:.2f}",
-             f"{r['mae_predict']:.2f}", f"{r['mae_evaluation']:.2f}", r["alignment"]] for r in record["cases"]]
+             f"{r['mae_predict']:.2f}", f"{r['mae_evaluation']:.2f}", ratio(r), r["alignment"]] for r in record["cases"]]
     return _table(["photos", "faces", "answered", "within ±0.5 y of the evaluation", "median |predict − evaluation|",
-                   "MAE of predict", "MAE of the evaluation", "alignment used"], rows)
+                   "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
 
 
 KINDS = {"conditions": conditions, "comparisons": comparisons, "label_efficiency": label_efficiency,
