@@ -3,12 +3,14 @@ the template `prepare` aligned the training faces to (same framing, border fill 
 every trained condition of one model seed.
 
 How a face is framed is said with each answer (`alignment`):
-- "face boxes and eyes": OpenCV's three frontal-face cascades agree on a face; each box implies where
-  a training face's square would lie (`BOX_WINDOW`, measured on real training chips), and the eye
-  cascade's pupils pull that square toward theirs (`EYES_WEIGHT`) and set its slant.
+- "face boxes and eyes": OpenCV's frontal-face cascades found the face (two of the three agree, or one
+  with the eyes found); each box implies where a training face's square would lie (`BOX_WINDOW`,
+  measured on real training chips), and the eye cascade's pupils pull that square toward theirs
+  (`EYES_WEIGHT`) and set its slant.
 - "face boxes": the same without a pair of eyes: upright, framed from the boxes alone.
-- "whole photo": the photo is itself a face crop (its face, aligned, would fill it, as in a
-  UTKFace or MegaAge chip): it is taken whole, as `prepare` takes a chip. Also with `--whole-image`.
+- "whole photo": the photo is itself a face crop (its face's square would fill it, as in a UTKFace
+  or MegaAge chip, or it has a face crop's size and shape: at most CROP_MAX_SIDE px, about square):
+  it is taken whole, as `prepare` takes a chip. Also with `--whole-image`.
 - "whole photo (no face found)": no face was found, but the photo has a face crop's size and shape.
 """
 from __future__ import annotations

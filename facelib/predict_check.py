@@ -115,15 +115,20 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
                 hows.append(hit.alignment if hit else "")
             cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"], hows))
     if (paths.data_root / "fgnet").is_dir():
-        cases.append(_fgnet_case(paths, models, condition, faces, start, rng, progress))
+        case, fgnet_used = _fgnet_case(paths, models, condition, faces, start, progress)
+        cases.append(case)
+    else:
+        fgnet_used = []
     return {"condition": condition, "seed": models.seed, "data": models.data, "data_id": models.data_id,
-            "test_set": cfg.test_set, "faces_from": start, "cases": cases}
+            "test_set": cfg.test_set, "faces_from": start, "cases": cases,
+            "faces_used": {dataset: [str(v) for v in sample["source"]], "fgnet": fgnet_used}}
 
 
-def _fgnet_case(paths, models, condition, faces, start, rng, progress):
+def _fgnet_case(paths, models, condition, faces, start, progress):
     """FG-NET scans whole, against the model on the study's own landmark-aligned crop of each: scans
-    of the people outside the order task's training split as prepared (predict's framing was
-    developed on that split's scans), `start` to `start + faces` of one fixed shuffled order."""
+    of the people outside `prepare`'s order-task training split (predict's framing was developed on
+    that split's scans), `start` to `start + faces` of one fixed shuffled order. Returns the case and
+    the scans it read."""
     from tqdm.auto import tqdm
     cache = FaceCache(paths.cache_dir, "fgnet")
     rows = cache.manifest[cache.manifest["split"] != "pretext_train"]
@@ -136,8 +141,8 @@ def _fgnet_case(paths, models, condition, faces, start, rng, progress):
         best = next((g for g in got if g.ages), None)
         preds.append(best.ages[condition] if best else None)
         hows.append(best.alignment if best else "")
-    return _row("FG-NET scans of people the order task does not train on (the study aligned them from their "
-                "landmarks)", preds, rows["age"], evals, hows)
+    return _row("FG-NET scans of people predict was not developed on (the study aligned them from their "
+                "landmarks)", preds, rows["age"], evals, hows), [str(v) for v in rows["source"]]
 
 
 def write(result: dict, out) -> Path:

@@ -228,6 +228,12 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     from facelib.config import get_config
     from facelib.predict_check import check, write
     result = check(trained_paths, get_config("smoke"), "baseline", faces=4, progress=False)
+    later = check(trained_paths, get_config("smoke"), "baseline", faces=4, start=4, progress=False)
+    test_set = next(k for k in result["faces_used"] if k != "fgnet")
+    first, second = result["faces_used"][test_set], later["faces_used"][test_set]
+    assert len(first) == len(second) == 4 and not set(first) & set(second)   # --start: faces not used before
+    assert check(trained_paths, get_config("smoke"), "baseline", faces=8, progress=False)["faces_used"][test_set] \
+        == first + second                                                    # one fixed order
     cases = {c["case"]: c for c in result["cases"]}
     assert all(c["faces"] == 4 and 0 <= c["answered"] <= 1 for c in cases.values())
     files = cases["test chips given as files"]
@@ -306,3 +312,12 @@ def test_eyes_pull_the_framing_and_set_the_slant():
     assert np.linalg.norm(p.mean(0) - window[:2]) == pytest.approx(np.linalg.norm(ALIGN_TEMPLATE[:2].mean(0) - 0.5) * 100)
     level = Face((0, 0, 1, 1), window, np.array([[120.0, 140.0], [160.0, 140.0]]), 2)
     assert level.pupils == pytest.approx(window_pupils(window))
+
+
+def test_a_small_square_photo_is_taken_whole_even_with_a_small_face_and_its_eyes_found(trained_paths, tmp_path):
+    from facelib.predict import _iou, _square, locate_faces
+    small = compose_photo(tmp_path / "small.png", seed=2, age=25, canvas=(300, 300), face_size=110, centre=(150, 150))
+    faces = locate_faces(np.asarray(Image.open(small["path"]).convert("RGB")))
+    assert faces and faces[0].eyes is not None and _iou(_square(faces[0].window), (0, 0, 300, 300)) < 0.4
+    preds = predict(small["path"], trained_paths)
+    assert len(preds) == 1 and preds[0].alignment == "whole photo (the photo is a face crop)"
