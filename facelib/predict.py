@@ -52,7 +52,7 @@ MAX_DETECT_SIDE = 1600
 # face crop, taken whole as `prepare` takes a chip; so is a photo with a face crop's size and shape (no
 # larger than CROP_MAX_SIDE on its long side, about square), whatever is found in it: on 1,000 UTKFace
 # training and validation chips, the 8 not taken whole under an earlier exception (both eyes found,
-# face window under 40% of the photo) were children's chips framed 23-51 years off. 320 px lies
+# face window under 40% of the photo) were aged 23-51 years off (7 were under 5). 320 px lies
 # above the published chips (UTKFace 200, MegaAge-Asian 178 x 218) and below FG-NET's smallest scan
 # (361 px): set so after `facelib check-predict` showed FG-NET scans taken whole at 640 (docs/predict.md).
 FACE_CROP_IOU = 0.7
