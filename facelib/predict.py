@@ -226,9 +226,11 @@ def box_window(box, name: str = CASCADES[0], table=None) -> np.ndarray:
 
 
 def eyes_window(eyes: np.ndarray) -> np.ndarray:
-    """The training framing (centre x, centre y, side) that puts `eyes` on the template's pupils."""
-    x0, y0, x1, y1 = aligned_window(eyes)
-    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0])
+    """The training framing (centre x, centre y, side) that puts `eyes` on the template's pupils
+    (rotation ignored)."""
+    side = np.linalg.norm(eyes[1] - eyes[0]) / (ALIGN_TEMPLATE[1, 0] - ALIGN_TEMPLATE[0, 0])
+    centre = eyes.mean(0) + (0.5 - ALIGN_TEMPLATE[:2].mean(0)) * side
+    return np.array([*centre, side])
 
 
 @dataclass
@@ -309,6 +311,7 @@ def locate_faces(img: np.ndarray, min_size: int = 32) -> list[Face]:
 
 
 def _square(window) -> tuple:
+    """(centre x, centre y, side) → (x0, y0, x1, y1)."""
     cx, cy, side = window
     return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
 
@@ -346,9 +349,7 @@ def find_eyes(eye_boxes, box, prior: np.ndarray) -> np.ndarray | None:
 
 def aligned_window(eyes: np.ndarray) -> tuple:
     """The square (x0, y0, x1, y1) of the photo that aligning from `eyes` crops (rotation ignored)."""
-    side = np.linalg.norm(eyes[1] - eyes[0]) / (ALIGN_TEMPLATE[1, 0] - ALIGN_TEMPLATE[0, 0])
-    centre = eyes.mean(0) + np.array([0.5 - ALIGN_TEMPLATE[:2, 0].mean(), 0.5 - ALIGN_TEMPLATE[:2, 1].mean()]) * side
-    return (*(centre - side / 2), *(centre + side / 2))
+    return _square(eyes_window(eyes))
 
 
 def is_face_crop(window, width: int, height: int) -> bool:

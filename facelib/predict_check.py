@@ -73,14 +73,15 @@ def _mae_ratio(err_predict, err_evaluation, resamples: int = 2000):
     return ratio, [float(v) for v in np.percentile(boot, [2.5, 97.5])]
 
 
+def _centre_in(box, region) -> bool:
+    """Whether the centre of `box` lies in `region` (both x0, y0, x1, y1)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
+
+
 def _on_face(preds, region):
     """The answer whose face lies in `region` (x0, y0, x1, y1) of the photo, or None."""
-    for p in preds:
-        if p.ages and p.box:
-            cx, cy = (p.box[0] + p.box[2]) / 2, (p.box[1] + p.box[3]) / 2
-            if region[0] <= cx <= region[2] and region[1] <= cy <= region[3]:
-                return p
-    return None
+    return next((p for p in preds if p.ages and p.box and _centre_in(p.box, region)), None)
 
 
 def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int | None = None,
@@ -182,15 +183,14 @@ def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
     for (x0, y0, x1, y1), dets in found:
         for d in dets:
             bx0, by0, bx1, _ = d.box
-            side = bx1 - bx0
-            if x0 <= (bx0 + bx1) / 2 <= x1 and y0 <= (d.box[1] + d.box[3]) / 2 <= y1:
-                rel[d.cascade].append(np.array([(x0 + x1) / 2 - bx0, (y0 + y1) / 2 - by0, x1 - x0]) / side)
+            if _centre_in(d.box, (x0, y0, x1, y1)):
+                rel[d.cascade].append(np.array([(x0 + x1) / 2 - bx0, (y0 + y1) / 2 - by0, x1 - x0]) / (bx1 - bx0))
     fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
 
     def framing(weight):
         errs, answered = [], []
         for region, dets in found:
-            face = _on_region(group_faces(dets, fitted, weight), region)
+            face = next((f for f in group_faces(dets, fitted, weight) if _centre_in(f.box, region)), None)
             answered.append(face is not None)
             if face is not None:
                 true = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2, region[2] - region[0]])
@@ -207,11 +207,3 @@ def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
             "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT},
             "chips": [str(v) for v in rows["source"]]}
 
-
-def _on_region(faces, region):
-    """The face whose box centre lies in `region` (x0, y0, x1, y1), or None."""
-    for f in faces:
-        cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
-        if region[0] <= cx <= region[2] and region[1] <= cy <= region[3]:
-            return f
-    return None
