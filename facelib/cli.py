@@ -58,6 +58,8 @@ def _run(a):
     from .runner import NotebookFailed, run_notebooks
     t0 = time.time()
     extra = {"label_fractions": a.label_fractions} if a.label_fractions else {}
+    if a.no_fixed_epoch_arm:
+        extra["fixed_epoch_arm"] = False
     try:
         times = run_notebooks(a.preset, a.data_root or "", a.out, a.weights, a.seeds, start=a.start,
                               data_seed=a.data_seed, extra=extra)
@@ -223,6 +225,8 @@ def main(argv=None) -> int:
     s.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data and the splits")
     s.add_argument("--label-fractions", type=_fractions, default=[],
                    help="e.g. 0.1,0.25,0.5: condition 3 and its control also on these shares of the fine-tuning labels")
+    s.add_argument("--no-fixed-epoch-arm", action="store_true", help="skip the sensitivity arm (condition 3 and "
+                   "the supervised control fine-tuned from pretexts trained a fixed number of epochs, last epoch kept)")
     s.add_argument("--from", dest="start", default=None, help="start at this notebook number, e.g. 03")
     s.set_defaults(fn=_run)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .config import (CONTROL, FINETUNE_ARMS, SUPERVISED_CONTROL, SUPERVISED_PRETEXT, Config, base_name,
+from .config import (CONTROL, FINETUNE_ARMS, FIXED, SUPERVISED_CONTROL, SUPERVISED_PRETEXT, Config, base_name,
                      config_from_dict, labelled_name)
 from .data.augment import BatchAugment
 from .data.cache import FaceCache
@@ -37,8 +37,12 @@ from .results import write_result
 from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, fit, load_checkpoint, predict,
                     predict_order, save_atomic, seed_everything)
 
+# The encoder weights every pretext model (and `aihub_scratch`) starts from, saved by `vcop` for
+# measuring what pretraining changed (frozen-encoder probes).
+PRETEXT_START = "pretext_start"
 PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
-                         "vcop": "01_ssl-preTextTask", SUPERVISED_PRETEXT: "02_ssl-regression",
+                         "vcop": "01_ssl-preTextTask", PRETEXT_START: "01_ssl-preTextTask",
+                         SUPERVISED_PRETEXT: "02_ssl-regression",
                          "vcop_downstream": "02_ssl-regression", CONTROL: "02_ssl-regression",
                          SUPERVISED_CONTROL: "02_ssl-regression", "multitrain": "05_multitrain"}
 # Where each fine-tuning arm starts: the pretext run whose encoder it loads (None: the weights the
@@ -112,7 +116,7 @@ def _require(paths: Paths, name: str) -> tuple[dict, str]:
     p = weights_path(paths, name)
     if not p.exists():
         raise FileNotFoundError(f"{p}: the {name!r} weights this step starts from do not exist; "
-                                f"run notebook {PREREQUISITE_NOTEBOOK[name]} first")
+                                f"run notebook {PREREQUISITE_NOTEBOOK[base_name(name)]} first")
     ckpt = load_checkpoint(p)
     return ckpt, ckpt.get("state_hash") or state_hash(ckpt["model"])
 
@@ -124,7 +128,7 @@ def _errors(model, cfg: Config, cache: FaceCache, split: str, copies: int) -> di
     rows = cache.split(split)
     return {"dataset": cache.name, "split": split, **regression_metrics(pred, true),
             "abs_errors": np.abs(pred - true).round(3).tolist(), "identities": rows["identity"].astype(str).tolist(),
-            "faces": rows["index"].astype(int).tolist()}
+            "faces": rows["index"].astype(int).tolist(), "ages": np.asarray(true, dtype=float).tolist()}
 
 
 def _train_block(train_ages, cache: FaceCache, split: str) -> dict:
@@ -160,7 +164,7 @@ def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) 
     res, ages = _regression("baseline", cfg, paths, model, cache, "train", "val",
                             model.param_groups(tc.lr, tc.backbone_lr_mult), tc, progress, max_epochs=max_epochs)
     wpath = _save("baseline", cfg, paths, model, key_id(res.key))
-    val = {k: v for k, v in _errors(model, cfg, cache, "val", 1).items() if k not in ("identities", "faces")}
+    val = {k: v for k, v in _errors(model, cfg, cache, "val", 1).items() if k not in ("identities", "faces", "ages")}
     write_result(paths.results_dir, "baseline", fresh=True,
                  **record_fields(cfg, paths, cache, res, wpath, "baseline", "regressor"),
                  train=_train_block(ages, cache, "train"), val=val,
@@ -193,7 +197,7 @@ def _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehears
     run_id = key_id({"candidates": selection["keys"]}) if selection else key_id(res.key)
     wpath = _save(name, cfg, paths, model, run_id)
     val = {k: v for k, v in _errors(model, cfg, cache, "finetune_val", copies).items()
-           if k not in ("identities", "faces", "abs_errors")}
+           if k not in ("identities", "faces", "abs_errors", "ages")}
     heldout = _errors(model, cfg, cache, "heldout", copies)
     chosen = {"epoch": f"lowest validation MAE on {_val_split(cfg, cache, 'finetune_val', rehearsal)}"}
     if selection:
@@ -216,65 +220,84 @@ def _order_eval(model, task, loader, cfg, perms) -> dict:
     return order_metrics(logits, labels, perms.numpy(), ages, grey=grey)
 
 
-def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
+def _fixed_epochs(tc):
+    """The sensitivity arm's pretext block: every epoch run (no early stopping), the last one kept."""
+    return replace(tc, patience=tc.epochs, keep="last")
+
+
+def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None, fixed: bool = False) -> RunResult:
     """The pretext task: put T shuffled photos of one person back in order (the identities' pretext
     people; pretext_val picks the epoch of the highest Kendall tau). Its order metrics are measured
-    on tuples of the held-out people, whom no run trains on."""
+    on tuples of the held-out people, whom no run trains on.
+
+    fixed: the sensitivity arm `vcop_fixed`: all `vcop.epochs` epochs, the last one kept."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     cache = identities(cfg, paths)
-    tc = cfg.vcop
+    name = "vcop" + (FIXED if fixed else "")
+    tc = _fixed_epochs(cfg.vcop) if fixed else cfg.vcop
     tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", tc.batch_size)
     model = build_order_model(cfg, cfg.encoder)
+    if not fixed:
+        _save(PRETEXT_START, cfg, paths, model, "start")
     perms = permutations(cfg.tuple_len)
     task = OrderTask(perms, cfg.order_loss, cfg.soft_temperature, BatchAugment(grayscale=cfg.order_grayscale),
                      cfg.kendall_convention)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     key = run_key(cfg, cache, ("pretext_train", "pretext_val"))
-    res = _train("vcop", cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs)
+    res = _train(name, cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs)
     res.budget["images"] *= cfg.tuple_len  # tuples → photos
-    wpath = _save("vcop", cfg, paths, model, key_id(res.key))
+    wpath = _save(name, cfg, paths, model, key_id(res.key))
     _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", tc.batch_size)
     pretext = _order_eval(model, task, held, cfg, perms)
     on_val = _order_eval(model, task, va, cfg, perms)  # what order recipes are compared on
-    val = res.history.iloc[res.best_epoch].to_dict() if res.best_epoch >= 0 else {}
-    write_result(paths.results_dir, "vcop", fresh=True, **record_fields(cfg, paths, cache, res, wpath, "vcop", "order"),
+    val = res.history.iloc[res.kept_epoch].to_dict() if res.kept_epoch >= 0 else {}
+    write_result(paths.results_dir, name, fresh=True, **record_fields(cfg, paths, cache, res, wpath, name, "order"),
                  encoder=cfg.encoder, tuple_len=cfg.tuple_len, min_age_gap=cfg.min_age_gap,
                  dropped_identities=len(tr.dataset.dropped),
                  pretext={**pretext, "split": f"{cache.name}/heldout (people never seen in pretraining)"},
                  pretext_val={**on_val, "split": f"{cache.name}/pretext_val (chooses the epoch)"},
                  val={k: float(v) for k, v in val.items()},
-                 selection={"epoch": f"highest Kendall tau on {cache.name}/pretext_val"},
-                 history=paths.rel(paths.runs_dir / "vcop" / "history.csv"))
-    return RunResult("vcop", model, res, on_val, wpath, heldout=pretext)
+                 selection={"epoch": _pretext_epoch_rule(fixed, tc, f"highest Kendall tau on {cache.name}/pretext_val")},
+                 history=paths.rel(paths.runs_dir / name / "history.csv"))
+    return RunResult(name, model, res, on_val, wpath, heldout=pretext)
 
 
-def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
+def _pretext_epoch_rule(fixed: bool, tc, best: str) -> str:
+    return f"the last of {tc.epochs} epochs (fixed-epoch sensitivity arm; nothing chosen)" if fixed else best
+
+
+def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
+                       fixed: bool = False) -> RunResult:
     """The pretraining of the supervised control: per-photo age regression (L1) on exactly the people
     and photos `vcop` trains on (pretext_train; pretext_val picks the epoch), with its epochs,
     learning rate, augmentation and images per step (T photos for each of its tuples), and as many
     steps per epoch: what ordering adds beyond the labels it is built from is the difference
-    between condition 3 and `supervised_downstream`."""
+    between condition 3 and `supervised_downstream`.
+
+    fixed: the sensitivity arm `supervised_pretext_fixed`: all `vcop.epochs` epochs, the last one kept."""
     seed_everything(cfg.seed)
     cache = identities(cfg, paths)
+    name = SUPERVISED_PRETEXT + (FIXED if fixed else "")
     tuples_per_epoch = len(tuple_loaders(cfg, cache, "pretext_train", "pretext_val", cfg.vcop.batch_size)[0])
-    tc = replace(cfg.vcop, loss="l1", batch_size=cfg.vcop.batch_size * cfg.tuple_len, steps_per_epoch=tuples_per_epoch)
+    tc = replace(_fixed_epochs(cfg.vcop) if fixed else cfg.vcop, loss="l1",
+                 batch_size=cfg.vcop.batch_size * cfg.tuple_len, steps_per_epoch=tuples_per_epoch)
     model = build_regressor(cfg, encoder=cfg.encoder)
     if cfg.encoder == "shared2d":
         set_output_bias(model.head, float(cache.split("pretext_train")["age"].mean()))
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
-    res, ages = _regression(SUPERVISED_PRETEXT, cfg, paths, model, cache, "pretext_train", "pretext_val", groups, tc,
+    res, ages = _regression(name, cfg, paths, model, cache, "pretext_train", "pretext_val", groups, tc,
                             progress, copies=copies, max_epochs=max_epochs,
                             augment=BatchAugment(grayscale=cfg.order_grayscale))
-    wpath = _save(SUPERVISED_PRETEXT, cfg, paths, model, key_id(res.key))
+    wpath = _save(name, cfg, paths, model, key_id(res.key))
     val = {k: v for k, v in _errors(model, cfg, cache, "pretext_val", copies).items()
-           if k not in ("identities", "faces", "abs_errors")}
-    write_result(paths.results_dir, SUPERVISED_PRETEXT, fresh=True,
-                 **record_fields(cfg, paths, cache, res, wpath, SUPERVISED_PRETEXT, "pretext"),
+           if k not in ("identities", "faces", "abs_errors", "ages")}
+    write_result(paths.results_dir, name, fresh=True,
+                 **record_fields(cfg, paths, cache, res, wpath, name, "pretext"),
                  encoder=cfg.encoder, train=_train_block(ages, cache, "pretext_train"), val=val,
-                 selection={"epoch": f"lowest validation MAE on {cache.name}/pretext_val"},
-                 history=paths.rel(paths.runs_dir / SUPERVISED_PRETEXT / "history.csv"))
-    return RunResult(SUPERVISED_PRETEXT, model, res, val, wpath, ages)
+                 selection={"epoch": _pretext_epoch_rule(fixed, tc, f"lowest validation MAE on {cache.name}/pretext_val")},
+                 history=paths.rel(paths.runs_dir / name / "history.csv"))
+    return RunResult(name, model, res, val, wpath, ages)
 
 
 # ---------------------------------------------------------------- condition 3, its controls, condition 4
@@ -297,26 +320,32 @@ def _select(name: str, cfg: Config, train_one) -> tuple[float, dict, dict]:
 
 
 def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_fraction: float = 1.0,
-                 progress: bool = True, max_epochs=None) -> RunResult:
+                 progress: bool = True, max_epochs=None, fixed: bool = False) -> RunResult:
     """Condition 3 (`vcop_downstream`) or one of its controls (`aihub_scratch`, `supervised_downstream`),
     fine-tuned for age on the identities' fine-tuning people, all with the same training block
     (`cfg.vcop_downstream`), rehearsal and selection; they differ only in the encoder they start from
     (`ARM_START`).
 
     label_fraction: train on this share of the fine-tuning people (the same subset for every arm,
-        nested across fractions); the run is named e.g. `vcop_downstream_labels25`."""
+        nested across fractions); the run is named e.g. `vcop_downstream_labels25`.
+    fixed: start from the fixed-epoch sensitivity arm's pretext (`vcop_fixed`, `supervised_pretext_fixed`);
+        the run is named e.g. `vcop_downstream_fixed`."""
     if arm not in FINETUNE_ARMS:
         raise ValueError(f"arm={arm!r} is not one of {', '.join(map(repr, FINETUNE_ARMS))}")
-    name = labelled_name(arm, label_fraction)
+    if fixed and ARM_START[arm] is None:
+        raise ValueError(f"{arm} starts from no pretext, so it has no fixed-epoch variant")
+    name = labelled_name(arm + (FIXED if fixed else ""), label_fraction)
     cache = identities(cfg, paths)
     start, upstream, pre = ARM_START[arm], {}, None
+    start = start + FIXED if fixed and start else start
     if start is not None:
         pre, upstream[start] = _require(paths, start)
         pre_cfg = config_from_dict(pre["config"])
         if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
             raise ValueError(f"weights/{start}.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
                              f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, backbone="
-                             f"{cfg.backbone!r}; run notebook {PREREQUISITE_NOTEBOOK[start]} again with these")
+                             f"{cfg.backbone!r}; run notebook {PREREQUISITE_NOTEBOOK[base_name(start)]} again "
+                             "with these")
     copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
     tc = cfg.vcop_downstream
 
@@ -325,7 +354,7 @@ def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_
         # The no-pretraining control starts where the pretext model started (ImageNet when imagenet_init).
         model = build_regressor(cfg if pre is None else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
         if pre is not None:
-            prefix = "encoder." if start == "vcop" and cfg.encoder == "r21d_original" else "backbone."
+            prefix = "encoder." if base_name(start) == "vcop" and cfg.encoder == "r21d_original" else "backbone."
             model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
                                             if k.startswith(prefix)})
         if cfg.encoder == "shared2d":
@@ -350,16 +379,27 @@ def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs
 
 
 def condition_3_arms(cfg: Config, paths: Paths, controls: bool = True, label_fractions=(), progress: bool = True,
-                     evaluate: bool = True) -> dict:
+                     evaluate: bool = True, fixed_epoch_arm: bool = False) -> dict:
     """Condition 3 and (with `controls`) both controls, and the control's pretraining first, on all
     the fine-tuning labels and on each share in `label_fractions` (e.g. [0.1, 0.25, 0.5]; the same
-    people for every arm), each tested on the test split when `evaluate`. Returns {run name: RunResult}."""
+    people for every arm), each tested on the test split when `evaluate`; with `fixed_epoch_arm`
+    (and `controls`), the sensitivity arm too: `supervised_pretext_fixed`, then condition 3 and the
+    supervised control fine-tuned from the fixed-epoch pretexts (`vcop_fixed` from notebook 01).
+    Returns {run name: RunResult}."""
     runs = {}
     if controls:
         runs[SUPERVISED_PRETEXT] = supervised_pretext(cfg, paths, progress)
     for fraction in sorted({*map(float, label_fractions), 1.0}):
         for arm in (FINETUNE_ARMS if controls else ("vcop_downstream",)):
             run = finetune_arm(cfg, paths, arm, fraction, progress)
+            runs[run.name] = run
+            if evaluate:
+                evaluate_condition(run.name, paths, run.model, cfg)
+    if controls and fixed_epoch_arm:
+        run = supervised_pretext(cfg, paths, progress, fixed=True)
+        runs[run.name] = run
+        for arm in ("vcop_downstream", SUPERVISED_CONTROL):
+            run = finetune_arm(cfg, paths, arm, progress=progress, fixed=True)
             runs[run.name] = run
             if evaluate:
                 evaluate_condition(run.name, paths, run.model, cfg)

@@ -148,9 +148,11 @@ def _no_download(cfg: Config) -> Config:
     return replace(cfg, imagenet_init=False)  # the probe times the architecture; its weights do not matter
 
 
-def estimate(cfg: Config, sizes: Sizes, rates: dict, seeds: int = 1, label_fractions=()) -> dict:
+def estimate(cfg: Config, sizes: Sizes, rates: dict, seeds: int = 1, label_fractions=(),
+             fixed_epoch_arm: bool = True) -> dict:
     """Seconds per notebook for the whole study (all seeds): images through each model / its probed rate,
-    validation and test passes counted at three times the training rate."""
+    validation and test passes counted at three times the training rate; with `fixed_epoch_arm`, both
+    pretexts again and two more fine-tuning arms."""
     reg, order = rates["regressor"]["images_per_s"], rates["order model"]["images_per_s"]
     infer = 3 * reg
     ids, share = sizes.ids, cfg.finetune_utkface_share()
@@ -166,7 +168,8 @@ def estimate(cfg: Config, sizes: Sizes, rates: dict, seeds: int = 1, label_fract
     base = cfg.baseline.epochs * (sizes.utk_train / reg + sizes.utk_val / infer)
     kor = cfg.korean_finetuned.epochs * (fine / reg + fine_val / infer)
     multi = grid * cfg.multitrain.epochs * (fine / reg + fine / order + fine_val / infer) + sizes.test / infer
-    per_seed = {"01_ssl-preTextTask": vcop, "02_ssl-regression": sup + 3 * fracs * arm,
+    fixed = 1 if fixed_epoch_arm else 0
+    per_seed = {"01_ssl-preTextTask": (1 + fixed) * vcop, "02_ssl-regression": (1 + fixed) * sup + (3 * fracs + 2 * fixed) * arm,
                 "03_finetune_base_to_kor": base + kor, "04_basemodel-eval": 2 * sizes.test / infer,
                 "05_multitrain": multi}
     return {k: v * seeds for k, v in per_seed.items()}
@@ -176,7 +179,7 @@ def _photos_per_person(cfg: Config) -> float:
     return 12.2 if cfg.identities == "fgnet" else 50.0  # FG-NET: 1,002 scans of 82 people; AIHub: about 50
 
 
-def report(cfg: Config, paths, seeds=(0,), probe: bool = True, label_fractions=()) -> str:
+def report(cfg: Config, paths, seeds=(0,), probe: bool = True, label_fractions=(), fixed_epoch_arm: bool = True) -> str:
     """The doctor's report as text (what `facelib doctor` prints and notebook 00 shows)."""
     dev = device_report(cfg.device)
     lines = [f"torch {dev['torch']} (CUDA {dev['cuda']}); device: {dev['device']}"]
@@ -200,7 +203,7 @@ def report(cfg: Config, paths, seeds=(0,), probe: bool = True, label_fractions=(
             micro = f" (accumulated over chunks of {r['micro_batch']})" if r["micro_batch"] < r["batch"] else ""
             lines.append(f"probe, {name} at {cfg.image_size} px, batch {r['batch']}{micro}: "
                          f"{r['images_per_s']:,.0f} training images/s{mem}")
-        est = estimate(cfg, Sizes.of(cfg, paths, photos), rates, len(list(seeds)), label_fractions)
+        est = estimate(cfg, Sizes.of(cfg, paths, photos), rates, len(list(seeds)), label_fractions, fixed_epoch_arm)
         total = sum(est.values())
         lines.append(f"estimated time of the study, preset {cfg.preset}, {len(list(seeds))} seed(s), on this machine "
                      f"(training and evaluation; add notebook 00's prepare): {_hms(total)}")

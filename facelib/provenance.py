@@ -125,8 +125,20 @@ def record_fields(cfg, paths, cache, res, wpath, name: str, kind: str) -> dict:
             "run_id": key_id(res.key), "data_hashes": res.key["data"], "upstream": res.key["upstream"],
             "finished": bool(res.finished),
             "budget": {"images_seen": res.budget["images"], "epochs": res.budget["epochs"],
-                       "steps": res.budget["steps"], "seconds": round(res.budget["seconds"], 1)},
-            "weights": paths.rel(wpath), "best_epoch": res.best_epoch + 1, "epochs_run": len(res.history)}
+                       "steps": res.budget["steps"], "seconds": round(res.budget["seconds"], 1),
+                       **kept_budget(res.budget["images"], res.budget["steps"], res.budget["epochs"],
+                                     res.kept_epoch + 1)},
+            "weights": paths.rel(wpath), "best_epoch": res.best_epoch + 1, "kept_epoch": res.kept_epoch + 1,
+            "epochs_run": len(res.history)}
+
+
+def kept_budget(images: float, steps: float, epochs: int, kept_epoch: int) -> dict:
+    """What the kept weights were trained on: epochs 1..kept_epoch of a run that saw `images` in
+    `steps` over `epochs`. Every epoch of a run takes the same steps over the same batch sizes (a new
+    pass over its loader), so the share is exact."""
+    share = kept_epoch / epochs if epochs else 0.0
+    return {"kept_epoch": int(kept_epoch), "images_kept": int(round(images * share)),
+            "steps_kept": int(round(steps * share))}
 
 
 def weights_fields(cfg, paths, name: str, run_id: str, state: dict) -> dict:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from .config import CONDITIONS, CONTROL, CONTROLS, IDENTITY_NAMES, SUPERVISED_CONTROL, TEST_NAMES, TEST_SPLIT
 from .metrics import AGE_GROUPS, age_group, group_label
+from .results import AGE_LOSS_NAMES, WITHHELD, role
 from .stats import MIN_SEEDS
 
 LOWER_IS_BETTER = {"mae", "rmse"}
@@ -44,31 +45,44 @@ def interval_table(summary: dict) -> pd.DataFrame:
     """Per condition (and the controls): MAE over seeds, its 95% interval over trained models, each
     seed's MAE, whether it beats always predicting its training mean, its own validation and
     held-out MAE, and the backbone multiplier each seed kept."""
-    runs = {**summary["conditions"], **{k: v for k, v in summary["reference"].items() if "mae_ci95" in v}}
+    runs = {**summary["conditions"], **{k: v for k, v in summary["reference"].items() if "mae_ci95" in v},
+            **summary.get("sensitivity", {}).get("arms", {})}
     return pd.DataFrame({c: {"mae": m["mae"], "ci95 low": m["mae_ci95"][0], "ci95 high": m["mae_ci95"][1],
                              "mae per seed": ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
                              "mean predictor mae": m["mean_predictor_mae"],
                              "beats mean predictor": m["beats_mean_predictor"],
                              "own validation mae": m.get("val_mae", np.nan),
                              "held-out people mae": m.get("heldout_mae", np.nan),
+                             "held-out mean predictor mae": m.get("heldout_mean_predictor_mae", np.nan),
                              "backbone lr mult per seed": ", ".join(f"{v:g}" for v in m.get("backbone_lr_mult_seeds", []))}
                          for c, m in runs.items()}).T
 
 
 def comparisons_table(summary: dict) -> pd.DataFrame:
-    """Every comparison: the faces it is measured on, MAE(a) − MAE(b), its 95% interval over trained
-    models, the verdict, and per-seed wins; on the test split, then on the identities' held-out people."""
+    """Every comparison: its role (primary, secondary, sensitivity), the faces it is measured on,
+    MAE(a) − MAE(b), its 95% interval over trained models, the verdict, the equivalence reading (its
+    90% interval against ±margin), and per-seed wins; on the test split, then on the identities'
+    held-out people, then the fixed-epoch sensitivity arm. A withheld verdict says why."""
+    comps = (summary.get("comparisons", []) + summary.get("comparisons_heldout", [])
+             + summary.get("sensitivity", {}).get("comparisons", []))
     test = "test: " + "/".join(TEST_SPLIT[summary.get("test_set", "megaage_asian")])
-    return pd.DataFrame([{"faces": c.get("split", test), "a": c["a"], "b": c["b"],
+    return pd.DataFrame([{"role": c.get("role") or role(c["a"], c["b"]), "faces": c.get("split", test), "a": c["a"],
+                          "b": c["b"],
                           "mae(a) - mae(b)": round(c["mae_diff"], 3),
                           "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
-                          "seeds where a is lower": f"{c['seeds_a_better']} of {c['seeds']}"}
-                         for c in summary.get("comparisons", []) + summary.get("comparisons_heldout", [])])
+                          "equivalence": c.get("equivalence", ""),
+                          "ci90": f"[{c['ci90'][0]:+.3f}, {c['ci90'][1]:+.3f}]" if "ci90" in c else "",
+                          "seeds where a is lower": f"{c['seeds_a_better']} of {c['seeds']}",
+                          "why withheld": c.get("withheld", "")}
+                         for c in comps])
 
 
 def budget_table(summary: dict) -> pd.DataFrame:
-    """Images seen, epochs, optimizer steps and wall seconds of every run, means over seeds."""
-    return pd.DataFrame(summary.get("budget", {})).T.astype({"images_seen": int, "epochs": int, "steps": int}).round(1)
+    """Images seen, epochs, optimizer steps and wall seconds of every run, and the epoch, images and
+    steps behind the weights it kept, means over seeds."""
+    table = pd.DataFrame({n: {k: v for k, v in b.items() if k != "kept_epoch_seeds"}
+                          for n, b in summary.get("budget", {}).items()}).T
+    return table.round(1)
 
 
 def protocol_table(summary: dict) -> pd.DataFrame:
@@ -79,7 +93,8 @@ def protocol_table(summary: dict) -> pd.DataFrame:
         sel = p.get("selection", {}).get(name, {})
         mults = p.get("backbone_lr_mult", {}).get(name)
         rows[name] = {"epochs": t.get("epochs"), "early stopping": p.get("early_stopping", {}).get(name),
-                      "batch": t.get("batch_size"), "lr": t.get("lr"), "loss": t.get("loss") or p.get("order_loss"),
+                      "batch": t.get("batch_size"), "lr": t.get("lr"),
+                      "loss": AGE_LOSS_NAMES.get(t.get("loss"), t.get("loss")) or p.get("order_loss_name", p.get("order_loss")),
                       "backbone lr mult": (", ".join(f"{v:g}" for v in mults.values()) + " (chosen per seed)") if mults
                       else p.get("fixed_backbone_lr_mult", {}).get(name, 1.0),
                       "epoch chosen by": sel.get("epoch", "")}
@@ -92,40 +107,71 @@ def _diff(c: dict) -> str:
     return f"{f.format(c['mae_diff'])} years, 95% CI {f.format(lo)} to {f.format(hi)}"
 
 
+def _equivalence_words(c: dict) -> str:
+    if "ci90" not in c or c.get("verdict") == WITHHELD:
+        return ""
+    lo, hi = c["ci90"]
+    shown = c["equivalence"] != "not shown equivalent"
+    return (f"; {'equivalent' if shown else 'not shown equivalent'} within ±{c['margin']:g} years "
+            f"(90% CI {lo:+.2f} to {hi:+.2f})")
+
+
 def _said(c: dict) -> str:
-    """One comparison in words, from its verdict alone, with its seed count."""
+    """One comparison in words, from its verdict and equivalence reading alone, with its seed count."""
     a, b = c["a"], c["b"]
     seeds = c.get("seeds", 1)
-    if c["verdict"] == "a better":
+    if c["verdict"] == WITHHELD:
+        text = f"{a} against {b}: no verdict ({c['withheld'].split(':')[0]}; {_diff(c)})"
+    elif c["verdict"] == "a better":
         text = f"{a} has a lower MAE than {b} ({_diff(c)})"
     elif c["verdict"] == "b better":
         text = f"{a} has a higher MAE than {b} ({_diff(c)})"
     else:
         text = f"no difference between {a} and {b} is shown ({_diff(c)}: the interval includes 0)"
-    return text + f"; {a} was lower in {c['seeds_a_better']} of {seeds} seed{'s' if seeds != 1 else ''}"
+    return text + _equivalence_words(c) + f"; {a} was lower in {c['seeds_a_better']} of {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def _ordering_verdict(summary: dict, comps: list[dict]) -> str:
-    """What condition 3 against both controls says about the order task itself."""
-    got = {c["b"]: c["verdict"] for c in comps if c["a"] == "vcop_downstream"}
+    """What condition 3 against both controls, and supervised pretraining against none, say about
+    pretraining and about the order task itself (verdicts and equivalence readings, never one for
+    the other); withheld where an arm does not beat its mean predictor."""
+    got = {(c["a"], c["b"]): c for c in comps}
     n = len(summary.get("seeds", []))
-    if CONTROL not in got:
+    scratch, sup = got.get(("vcop_downstream", CONTROL)), got.get(("vcop_downstream", SUPERVISED_CONTROL))
+    if scratch is None:
         return ""
-    if SUPERVISED_CONTROL not in got:
+    if sup is None:
         return ("The supervised control (pretrained by age regression on the same pretext people and photos) was "
                 "not run, so whether ordering itself helps is not tested here.")
-    if got[CONTROL] == "a better" and got[SUPERVISED_CONTROL] == "a better":
+    withheld = [c for c in (scratch, sup, got.get((SUPERVISED_CONTROL, CONTROL))) if c and c["verdict"] == WITHHELD]
+    if withheld:
+        return (f"No answer about pretraining on this split: {withheld[0]['withheld']}. The numbers stay in the "
+                "tables.")
+    v_scratch, v_sup, eq = scratch["verdict"], sup["verdict"], sup.get("equivalence", "not shown equivalent")
+    eq = eq != "not shown equivalent"
+    if v_scratch == "a better" and v_sup == "a better":
         return (f"Here, over {n} seeds, condition 3 beat both controls: order pretraining helped beyond the "
                 "age labels its tuples are built from.")
-    if "b better" in got.values():
-        worse = " and ".join(k for k, v in got.items() if v == "b better")
-        beat = " (it beat aihub_scratch)" if got[CONTROL] == "a better" else ""
-        return (f"Here, over {n} seeds, condition 3 did worse than {worse}{beat}: that ordering helps is not "
-                "shown.")
-    if got[CONTROL] == "a better":
-        return (f"Here, over {n} seeds, condition 3 beat the no-pretraining control but not the supervised "
-                "control: pretraining on the pretext people helped, but not shown to be because of ordering.")
-    return "That order pretraining helps is not shown by these runs: condition 3 did not beat both controls."
+    if "b better" in (v_scratch, v_sup):
+        worse = " and ".join(c["b"] for c in (scratch, sup) if c["verdict"] == "b better")
+        beat = " (it beat aihub_scratch)" if v_scratch == "a better" else ""
+        return f"Here, over {n} seeds, condition 3 did worse than {worse}{beat}: that ordering helps is not shown."
+    m = sup.get("margin", 0.5)
+    power = sup.get("power_at_margin", {})
+    power_words = (f" (at this comparison's standard error, a true difference of ±{m:g} years would be found "
+                   f"{power['find_difference']:.0%} of the time, and identical recipes shown equivalent "
+                   f"{power['show_equivalence']:.0%})") if power else ""
+    if eq:
+        lead = ("condition 3 beat the no-pretraining control" if v_scratch == "a better"
+                else "condition 3 did not beat the no-pretraining control")
+        return (f"Here, over {n} seeds, {lead}, and it was equivalent to the supervised control within ±{m:g} "
+                "years: ordering did about as well as age regression on the same photos, not better" + power_words + ".")
+    if v_scratch == "a better":
+        return (f"Here, over {n} seeds, condition 3 beat the no-pretraining control but neither beat the supervised "
+                f"control nor was shown equivalent to it within ±{m:g} years: that it helped because of ordering is "
+                "not shown either way" + power_words + ".")
+    return ("That order pretraining helps is not shown by these runs: condition 3 did not beat both controls"
+            + power_words + ".")
 
 
 def _protocol_sentence(summary: dict) -> str:
@@ -188,25 +234,33 @@ def conclusion(summary: dict) -> str:
     else:
         vs_base = [c for c in comps if c["b"] == "baseline"]
         if vs_base:
-            parts.append("Against the baseline: " + "; ".join(_said(c) for c in vs_base)
+            parts.append("Against the baseline (secondary): " + "; ".join(_said(c) for c in vs_base)
                          + ". Conditions 3 and 4 also differ from the baseline in their training data, so these "
                            "differences are not the order task's alone.")
-        control = [c for c in comps if c["b"] in CONTROLS]
+        control = [c for c in comps if (c.get("role") or role(c["a"], c["b"])) == "primary"]
         if control:
-            parts.append("Against the controls: " + "; ".join(_said(c) for c in control) + "."
-                         + (" The controls were built for condition 3; multitrain's comparisons with them are "
-                            "indicative only." if any(c["a"] == "multitrain" for c in control) else ""))
+            parts.append("Condition 3 and its controls (the primary comparisons): " + "; ".join(_said(c) for c in control)
+                         + ".")
             parts.append(_ordering_verdict(summary, control))
+        multi = [c for c in comps if c["a"] == "multitrain" and c["b"] in CONTROLS]
+        if multi:
+            parts.append("Condition 4 against the controls (built for condition 3, so indicative only): "
+                         + "; ".join(_said(c) for c in multi) + ".")
+        fixed = summary.get("sensitivity", {}).get("comparisons", [])
+        if fixed:
+            parts.append("Sensitivity, not primary (both pretexts trained for the same fixed number of epochs, the "
+                         "last kept, so both encoders rest on the same images): " + "; ".join(_said(c) for c in fixed)
+                         + ".")
         held = summary.get("comparisons_heldout", [])
         if held:
+            dev = summary.get("protocol", {}).get("development", "")
             parts.append(f"Secondary, not adjusted for multiple comparisons: on {identities}'s held-out people "
-                         f"({held[0]['split']}, never trained on or used to choose anything): "
-                         + "; ".join(_said(c) for c in held) + ".")
+                         f"({held[0]['split']}, never trained on or used to choose anything in these runs"
+                         + (f"; {dev}" if dev else "") + "): " + "; ".join(_said(c) for c in held) + ".")
         curve = summary.get("label_efficiency")
         if curve:
-            shown = [f"{c['fraction']:.0%} against {c['b']}: "
-                     + c["verdict"].replace("a better", "condition 3 better").replace("b better", f"{c['b']} better")
-                     for c in curve["comparisons"]]
+            shown = [f"{c['fraction']:.0%}, {c['a']} against {c['b']}: " + c["verdict"].replace("a better", f"{c['a']} better")
+                     .replace("b better", f"{c['b']} better") for c in curve["comparisons"]]
             parts.append("Secondary, by share of fine-tuning labels: " + "; ".join(shown) + ".")
     if "pretext" in summary:
         p = summary["pretext"]
@@ -214,9 +268,10 @@ def conclusion(summary: dict) -> str:
                      f"(chance {p['chance_top1']:.2f}) and Kendall tau {p['kendall_tau']:.2f}.")
     parts.append(_protocol_sentence(summary))
     if len(seeds) > 1:
-        parts.append("Intervals are t-intervals over model seeds with the sampling variance of the test faces "
-                     "added (clustered by person where the test set names people; otherwise each face, or "
-                     "group of near-identical photos, is its own cluster).")
+        clusters = summary.get("protocol", {}).get("test_clusters", "")
+        parts.append("Intervals are over trained models: the seed-to-seed variance and the test faces' sampling "
+                     "variance (a two-way cluster variance, each part with its own t quantile; seeds with S − 1 "
+                     "degrees of freedom" + (f"; test clusters: {clusters}" if clusters else "") + ").")
     if data == "synthetic":
         parts.append("These faces are synthetic: the numbers show that the pipeline works and how the conditions "
                      "behave on drawn faces, not how they behave on real photographs.")

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from .config import TEST_SPLIT
+from .results import role
 
 MARKER = re.compile(r"(<!-- facelib-table: (\S+) (\S+) -->\n)(.*?)(<!-- /facelib-table -->)", re.S)
 
@@ -68,45 +69,90 @@ def _table(header, rows) -> str:
     return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
 
 
+LABELS = {"baseline": "1 baseline", "korean_finetuned": "2 korean_finetuned", "vcop_downstream": "3 vcop_downstream",
+          "multitrain": "4 multitrain", "aihub_scratch": "control: aihub_scratch (no pretraining)",
+          "supervised_downstream": "control: supervised_downstream (age-pretrained)",
+          "vcop_downstream_fixed": "sensitivity: 3 from a fixed-epoch order pretext",
+          "supervised_downstream_fixed": "sensitivity: supervised control from a fixed-epoch pretext"}
+
+
 def conditions(record: dict) -> str:
     s = record["summary"]
-    runs = {**s["conditions"], **{k: v for k, v in s["reference"].items() if "mae_ci95" in v}}
-    label = {"baseline": "1 baseline", "korean_finetuned": "2 korean_finetuned", "vcop_downstream": "3 vcop_downstream",
-             "multitrain": "4 multitrain", "aihub_scratch": "control: aihub_scratch (no pretraining)",
-             "supervised_downstream": "control: supervised_downstream (age-pretrained)"}
-    rows = [[label.get(n, n), _ci(m["mae"], m["mae_ci95"]), ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
-             f"{m['val_mae']:.2f}" if "val_mae" in m else "", f"{m['heldout_mae']:.2f}" if "heldout_mae" in m else "",
-             f"{m['mean_predictor_mae']:.2f}"] for n, m in runs.items()]
-    return _table(["run", "test MAE [95% CI]", "per seed", "own validation MAE", "held-out people MAE",
-                   "training mean, on the test"], rows)
+    runs = {**s["conditions"], **{k: v for k, v in s["reference"].items() if "mae_ci95" in v},
+            **s.get("sensitivity", {}).get("arms", {})}
+
+    def beats(m, key):
+        return "" if key not in m else "yes" if m[key] else "**no**"
+    rows = [[LABELS.get(n, n), _ci(m["mae"], m["mae_ci95"]), ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
+             f"{m['mean_predictor_mae']:.2f}", beats(m, "beats_mean_predictor"),
+             f"{m['val_mae']:.2f}" if "val_mae" in m else "",
+             f"{m['heldout_mae']:.2f}" if "heldout_mae" in m else "",
+             f"{m['heldout_mean_predictor_mae']:.2f}" if "heldout_mean_predictor_mae" in m else ""]
+            for n, m in runs.items()]
+    return _table(["run", "test MAE [95% CI]", "per seed", "training mean, on the test", "beats it",
+                   "own validation MAE", "held-out people MAE (secondary)", "training mean, on them"], rows)
+
+
+def _verdict(c: dict) -> str:
+    if c["verdict"] == "withheld":
+        return "withheld: " + c["withheld"].split(":")[0]
+    return c["verdict"]
+
+
+def _equivalence(c: dict) -> str:
+    if "ci90" not in c:
+        return ""
+    if c.get("equivalence") == "withheld":
+        return "withheld"
+    word = "equivalent" if c["equivalence"] != "not shown equivalent" else "not shown"
+    return f"{word} [{c['ci90'][0]:+.2f}, {c['ci90'][1]:+.2f}]"
 
 
 def comparisons(record: dict) -> str:
     s = record["summary"]
     test = "test: " + "/".join(TEST_SPLIT[s["test_set"]])
-    rows = [[c["a"], c["b"], c.get("split", test), _ci(c["mae_diff"], c["ci95"], "{:+.2f}"), c["verdict"],
+    margin = next((c["margin"] for c in s.get("comparisons", []) if "margin" in c), None)
+    rows = [[c.get("role") or role(c["a"], c["b"]), c["a"], c["b"], c.get("split", test).replace("test: ", ""),
+             _ci(c["mae_diff"], c["ci95"], "{:+.2f}"), _verdict(c), _equivalence(c),
              f"{c['seeds_a_better']} of {c['seeds']}"]
-            for c in s.get("comparisons", []) + s.get("comparisons_heldout", [])]
-    return _table(["a", "b", "faces", "MAE(a) − MAE(b) [95% CI]", "verdict", "seeds where a is lower"], rows)
+            for c in s.get("comparisons", []) + s.get("comparisons_heldout", [])
+            + s.get("sensitivity", {}).get("comparisons", [])]
+    eq = f"equivalent within ±{margin:g} y? [90% CI]" if margin is not None else "equivalence"
+    return _table(["role", "a", "b", "faces", "MAE(a) − MAE(b) [95% CI]", "verdict", eq,
+                   "seeds where a is lower"], rows)
+
+
+def budget(record: dict) -> str:
+    b = record["summary"].get("budget", {})
+    if not b:
+        return "(no budget in this result)"
+    rows = [[n, f"{v['images_seen']:,.0f}", f"{v['epochs']:.1f}",
+             f"{v['kept_epoch']:.1f}" if "kept_epoch" in v else "",
+             ", ".join(str(e) for e in v.get("kept_epoch_seeds", [])),
+             f"{v['images_kept']:,.0f}" if "images_kept" in v else ""] for n, v in b.items()]
+    return _table(["run", "images seen", "epochs run", "kept epoch", "kept epoch per seed", "images behind the kept "
+                   "weights"], rows)
 
 
 def label_efficiency(record: dict) -> str:
     curve = record["summary"].get("label_efficiency")
     if not curve:
         return "(no label-efficiency runs in this result)"
-    by = {(c["fraction"], c["b"]): c for c in curve["comparisons"]}
+    by = {(c["fraction"], c["a"], c["b"]): c for c in curve["comparisons"]}
+    pairs = [("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream"),
+             ("supervised_downstream", "aihub_scratch")]
     rows = []
     for k, f in enumerate(curve["fractions"]):
         cells = [f"{f:.0%}"]
         for arm in ("vcop_downstream", "aihub_scratch", "supervised_downstream"):
             m, ci = curve[arm]["mae"][k], curve[arm]["ci95"][k]
             cells.append(_ci(m, ci) if m is not None else "")
-        for b in ("aihub_scratch", "supervised_downstream"):
-            c = by.get((f, b))
-            cells.append(f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {c['verdict']}" if c else "")
+        for a, b in pairs:
+            c = by.get((f, a, b))
+            cells.append(f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {_verdict(c)}" if c else "")
         rows.append(cells)
     return _table(["labels", "vcop_downstream", "aihub_scratch", "supervised_downstream",
-                   "3 − aihub_scratch", "3 − supervised_downstream"], rows)
+                   "3 − aihub_scratch", "3 − supervised_downstream", "supervised − aihub_scratch"], rows)
 
 
 def pretext(record: dict) -> str:
@@ -130,14 +176,23 @@ def timing(record: dict) -> str:
 def protocol(record: dict) -> str:
     p = record["summary"]["protocol"]
     mults = p.get("backbone_lr_mult", {})
+    margin = p.get("equivalence_margin")
+    loss = p.get("order_loss_name", p.get("order_loss"))
     rows = [["seeds (each with its own split of the identities' people)", ", ".join(map(str, p["seeds"]))],
             ["identities / test split", f"{p['identities']} / {p['test_set']}"],
             ["utkface_share (rehearsal)", f"{p['utkface_share']} ({p['utkface_share_rule']})"],
             ["backbone LR multiplier grid", ", ".join(f"{v:g}" for v in p["backbone_lr_grid"] or [])],
             *[[f"multiplier kept by {n} (per seed)", ", ".join(f"{v:g}" for v in m.values())] for n, m in mults.items()],
-            ["order head / loss", f"{p['order_head']} / {p['order_loss']}"],
+            ["order head / its loss", f"{p['order_head']} / {loss}"],
+            *([["downstream loss", p["downstream_loss"]]] if "downstream_loss" in p else []),
             ["condition 4's encoder", "shared by both heads" if p["multitrain_share_encoder"] else "two encoders"],
             ["epochs and settings chosen on", "validation splits only (each run's epoch, each arm's multiplier)"],
+            *([["intervals", p["intervals"]]] if "intervals" in p else []),
+            *([["test-face clusters", p["test_clusters"]]] if "test_clusters" in p else []),
+            *([["equivalence margin", f"±{margin['years']:g} years, fixed {margin['fixed']}: {margin['rule']}; "
+                                      f"{margin['note']}"]] if margin else []),
+            *([["development", p["development"]]] if "development" in p else []),
+            *([["fixed-epoch arm", p["fixed_epoch_arm"]]] if "fixed_epoch_arm" in p else []),
             ["test split", p["test"]]]
     return _table(["protocol", ""], rows)
 
@@ -154,7 +209,7 @@ def predict_check(record: dict) -> str:
                    "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
 
 
-KINDS = {"conditions": conditions, "comparisons": comparisons, "label_efficiency": label_efficiency,
+KINDS = {"conditions": conditions, "comparisons": comparisons, "budget": budget, "label_efficiency": label_efficiency,
          "pretext": pretext, "timing": timing, "protocol": protocol, "predict": predict_check}
 
 

@@ -229,6 +229,7 @@ class FitResult:
     budget: dict       # images seen, optimizer steps, epochs and wall seconds, over all calls of this run
     key: dict          # the run key the weights were trained under (see `fit`)
     finished: bool = True  # every epoch ran, or early stopping ended it (False: cut short by max_epochs)
+    kept_epoch: int = -1   # the epoch whose weights the model holds: best_epoch, or the last (keep="last")
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -244,7 +245,8 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
         seed: int = 0, device="auto", amp: bool = True, monitor: str | None = None, mode: str | None = None,
         progress: bool = True, tensorboard_dir=None, config: dict | None = None, key: dict | None = None,
         resume: bool = True, max_epochs: int | None = None, label: str | None = None) -> FitResult:
-    """Train `model` and leave it holding its best weights (by validation `monitor`).
+    """Train `model` and leave it holding its best weights (by validation `monitor`), or, with
+    `train_cfg.keep == "last"`, the weights of its last epoch.
 
     task: callable (model, batch) → (loss, {name: scalar}); its `monitor` is the default metric.
     param_groups: list of dicts for AdamW, each with "params" and "lr" (and an optional "name").
@@ -296,12 +298,14 @@ def fit(model: nn.Module, task, train_loader, val_loader, *, param_groups, train
     if writer is not None:
         writer.close()
     best_path = run_dir / "best.pt"
-    if best_path.exists():
+    kept = len(state["history"]) - 1
+    if train_cfg.keep == "best" and best_path.exists():
         model.load_state_dict(load_checkpoint(best_path, map_location=device)["model"])
+        kept = state["best_epoch"]
     return FitResult(pd.DataFrame(state["history"]), state["best"], state["best_epoch"], best_path,
                      stopped_early=bool(state["stopped"] and epoch < train_cfg.epochs), resumed_from=resumed_from,
                      budget={**state["budget"], "epochs": len(state["history"])}, key=run_key,
-                     finished=bool(state["finished"]))
+                     finished=bool(state["finished"]), kept_epoch=kept)
 
 
 def _restore(run_dir, run_key, model, opt, sched, scaler, device, mode, monitor, resume, label) -> dict:

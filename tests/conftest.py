@@ -51,12 +51,14 @@ def trained_paths(tiny_data, tiny_cache, tmp_path_factory):
     return paths
 
 
-def train_every_run(cfg, paths):
-    """The pretext model, the four conditions and the control, trained and tested."""
+def train_every_run(cfg, paths, fixed_epoch_arm=False):
+    """The pretext model, the four conditions and the controls (and the fixed-epoch arm), trained and tested."""
     from facelib import conditions as C
     for run in (C.baseline, C.korean_finetuned, C.vcop):
         run(cfg, paths, progress=False)
-    C.condition_3_arms(cfg, paths, progress=False)
+    if fixed_epoch_arm:
+        C.vcop(cfg, paths, progress=False, fixed=True)
+    C.condition_3_arms(cfg, paths, progress=False, fixed_epoch_arm=fixed_epoch_arm)
     C.multitrain(cfg, paths, progress=False)
     for name in ("baseline", "korean_finetuned", "multitrain"):
         C.evaluate_condition(name, paths)

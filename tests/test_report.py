@@ -53,8 +53,10 @@ def test_ordering_helps_only_where_condition_3_beats_both_controls():
     assert "condition 3 beat both controls: order pretraining helped beyond the age labels" in both
     assert "over 5 seeds" in both
     scratch_only = text("a better", "no difference shown")
-    assert "beat the no-pretraining control but not the supervised control" in scratch_only
-    assert "not shown to be because of ordering" in scratch_only and "helped beyond" not in scratch_only
+    assert "beat the no-pretraining control but neither beat the supervised control nor was shown equivalent" in \
+        scratch_only
+    assert "that it helped because of ordering is not shown either way" in scratch_only
+    assert "helped beyond" not in scratch_only
     assert "supervised_downstream" in text("no difference shown", "no difference shown")
     hurt = conclusion(_summary(seeds=(0, 1, 2), comparisons=[
         _cmp("vcop_downstream", "aihub_scratch", 0.5, 0.1, 0.9, "b better", 0, 3),
@@ -132,3 +134,50 @@ def test_group_classification_by_hand():
     assert acc == pytest.approx(2 / 5)
     assert cm.loc["10-19", "20-29"] == 1 and cm.loc["60-69", "50-59"] == 1 and cm.loc["70+", "60-69"] == 1
     assert cm.values.sum() == 5 and cm.shape == (8, 8)
+
+
+def _primary(a, b, diff, lo, hi, verdict, lo90, hi90, equivalence, seeds=5):
+    return {**_cmp(a, b, diff, lo, hi, verdict, 3, seeds), "role": "primary", "ci90": [lo90, hi90],
+            "equivalence": equivalence, "margin": 0.5,
+            "power_at_margin": {"find_difference": 0.21, "show_equivalence": 0.4, "margin": 0.5}}
+
+
+def test_equivalence_to_the_supervised_control_is_said_beside_the_verdict_never_in_its_place():
+    s = _summary(seeds=(0, 1, 2, 3, 4), comparisons=[
+        _primary("vcop_downstream", "aihub_scratch", -1.0, -1.5, -0.5, "a better", -1.4, -0.6, "not shown equivalent"),
+        _primary("vcop_downstream", "supervised_downstream", 0.1, -0.3, 0.4, "no difference shown", -0.2, 0.3,
+                 "equivalent within ±0.5 y"),
+        _primary("supervised_downstream", "aihub_scratch", -1.1, -1.6, -0.6, "a better", -1.5, -0.7,
+                 "not shown equivalent")])
+    text = conclusion(s)
+    assert ("no difference between vcop_downstream and supervised_downstream is shown (+0.10 years, 95% CI -0.30 to "
+            "+0.40: the interval includes 0); equivalent within ±0.5 years (90% CI -0.20 to +0.30)") in text
+    assert "supervised_downstream has a lower MAE than aihub_scratch" in text
+    assert "it was equivalent to the supervised control within ±0.5 years" in text
+    assert "found 21% of the time, and identical recipes shown equivalent 40%" in text
+    s["comparisons"][1].update(ci95=[-0.3, 0.7], ci90=[-0.2, 0.6], equivalence="not shown equivalent")
+    text = conclusion(s)
+    assert "neither beat the supervised control nor was shown equivalent to it within ±0.5 years" in text
+    assert "not shown equivalent within ±0.5 years (90% CI -0.20 to +0.60)" in text
+
+
+def test_no_pretraining_verdict_from_arms_that_do_not_beat_the_mean_predictor():
+    from facelib.results import withhold
+    c = _primary("vcop_downstream", "aihub_scratch", -1.0, -1.5, -0.5, "a better", -1.4, -0.6, "not shown equivalent")
+    kept = withhold(c, [], "aaf/val")
+    assert kept == c                                                   # arms that beat it keep their verdict
+    gone = withhold(c, ["vcop_downstream", "aihub_scratch"], "aaf/val")
+    assert gone["verdict"] == gone["equivalence"] == "withheld" and gone["interval_verdict"] == "a better"
+    assert gone["withheld"].startswith("vcop_downstream and aihub_scratch are not shown to beat predicting the mean "
+                                       "age of their own training labels on aaf/val")
+    assert gone["mae_diff"] == c["mae_diff"] and gone["ci95"] == c["ci95"]  # the numbers stay
+    assert withhold({**c, "seeds": 2}, ["vcop_downstream"], "aaf/val")["verdict"] == "a better"  # no verdict to withhold
+    s = _summary(seeds=(0, 1, 2), comparisons=[gone, _primary("vcop_downstream", "supervised_downstream", 0.1, -0.3,
+                                                              0.4, "no difference shown", -0.2, 0.3,
+                                                              "equivalent within ±0.5 y", seeds=3)])
+    text = conclusion(s)
+    assert "No answer about pretraining on this split: vcop_downstream and aihub_scratch are not shown" in text
+    assert "vcop_downstream against aihub_scratch: no verdict" in text
+    assert "beat both controls" not in text and "equivalent to the supervised control" not in text
+    row = comparisons_table(s).iloc[0]
+    assert row["verdict"] == "withheld" and "not shown to beat" in row["why withheld"]

@@ -25,7 +25,7 @@ def two_seeds(tiny_data, tiny_cache, tmp_path_factory):
     paths = _paths(root, tiny_data, tiny_cache[0])
     import facelib
     for c, p in facelib.each_seed(get_config("smoke", tuples_per_identity=2, min_age_gap=2), paths, [0, 1]):
-        train_every_run(c, p)
+        train_every_run(c, p, fixed_epoch_arm=True)
     return paths
 
 
@@ -55,21 +55,38 @@ def test_summary_fields_with_two_seeds(two_seeds):
     pairs = [(c["a"], c["b"]) for c in s["comparisons"]]
     assert pairs == [("korean_finetuned", "baseline"), ("vcop_downstream", "baseline"), ("multitrain", "baseline"),
                      ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream"),
+                     ("supervised_downstream", "aihub_scratch"),
                      ("multitrain", "aihub_scratch"), ("multitrain", "supervised_downstream")]
-    for c in s["comparisons"]:
-        a, b = (s["conditions"].get(k) or s["reference"][k] for k in (c["a"], c["b"]))
+    assert [c["role"] for c in s["comparisons"]] == ["secondary"] * 3 + ["primary"] * 3 + ["secondary"] * 2
+    arms = {**s["conditions"], **s["reference"], **s["sensitivity"]["arms"]}
+    for c in s["comparisons"] + s["sensitivity"]["comparisons"]:
+        a, b = arms[c["a"]], arms[c["b"]]
         assert c["mae_diff"] == pytest.approx(a["mae"] - b["mae"], abs=1e-5)  # CSV vs float32
         assert c["seeds"] == 2 and c["verdict"] == "no difference shown" and "at least 3" in c["why"]
+        assert c["equivalence"] == "not shown equivalent" and c["margin"] == 0.5 and c["ci90"][0] <= c["mae_diff"]
     assert [(c["a"], c["b"]) for c in s["comparisons_heldout"]] == pairs[3:]
+    assert all("heldout_mean_predictor_mae" in arms[n] for n in ("vcop_downstream", "aihub_scratch"))
+    assert [(c["a"], c["b"]) for c in s["sensitivity"]["comparisons"]] == [
+        ("vcop_downstream_fixed", "aihub_scratch"), ("vcop_downstream_fixed", "supervised_downstream_fixed"),
+        ("supervised_downstream_fixed", "aihub_scratch")]
+    assert all(c["role"] == "sensitivity" for c in s["sensitivity"]["comparisons"])
     p = s["protocol"]
     assert p["seeds"] == [0, 1] and p["identities"] == "aihub" and p["utkface_share"] == 0.0
-    assert set(p["backbone_lr_mult"]) == {"vcop_downstream", "aihub_scratch", "supervised_downstream", "multitrain"}
+    assert set(p["backbone_lr_mult"]) == {"vcop_downstream", "aihub_scratch", "supervised_downstream", "multitrain",
+                                          "vcop_downstream_fixed", "supervised_downstream_fixed"}
     assert all(set(v) == {"0", "1"} for v in p["backbone_lr_mult"].values())
     assert p["split_seeds"] == {"0": [0, 0], "1": [0, 1]}
     assert "validation" in p["selection"]["vcop_downstream"]["epoch"] and "test" not in \
         p["selection"]["vcop_downstream"]["epoch"]
+    assert set(p["selection"]["vcop_downstream"]["seeds"]) == {"0", "1"}           # every seed's choice
+    assert "last of" in p["selection"]["vcop_fixed"]["epoch"]
+    assert p["order_loss_name"].startswith("pairwise logistic ranking") and p["downstream_loss"].startswith("L1")
+    assert p["equivalence_margin"]["years"] == 0.5 and p["equivalence_margin"]["fixed"] == "2026-12-06"
     assert set(s["budget"]) == {"vcop", "supervised_pretext", "baseline", "korean_finetuned", "vcop_downstream",
-                                "aihub_scratch", "supervised_downstream", "multitrain"}
+                                "aihub_scratch", "supervised_downstream", "multitrain", "vcop_fixed",
+                                "supervised_pretext_fixed", "vcop_downstream_fixed", "supervised_downstream_fixed"}
+    for b in s["budget"].values():
+        assert b["images_kept"] <= b["images_seen"] and 1 <= b["kept_epoch"] <= b["epochs"]
     assert (two_seeds.results_dir / "summary.csv").read_text().splitlines()[0] == "condition,mae,rmse,r2,ca3,ca5,n"
 
 

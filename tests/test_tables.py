@@ -46,9 +46,9 @@ def test_a_published_run_renders_into_marked_tables_and_drift_is_caught(tmp_path
     assert len(tables.drift(tmp_path)) == 3
     assert tables.write_all(tmp_path) == [doc]
     text = doc.read_text()
-    assert "| 1 baseline | 5.00 [4.50, 5.50] | 4.90, 5.10, 5.00 | 6.00 | 7.00 | 14.00 |" in text
-    assert "| vcop_downstream | aihub_scratch | test: utkface/asian_test | -0.25 [-0.50, +0.00] | no difference shown " \
-           "| 4 of 5 |" in text
+    assert "| 1 baseline | 5.00 [4.50, 5.50] | 4.90, 5.10, 5.00 | 14.00 |  | 6.00 | 7.00 |  |" in text
+    assert "| primary | vcop_downstream | aihub_scratch | utkface/asian_test | -0.25 [-0.50, +0.00] | no difference " \
+           "shown |  | 4 of 5 |" in text
     assert "| all | 42 |" in text and tables.drift(tmp_path) == []
     doc.write_text(text.replace("5.00 [4.50, 5.50]", "4.00 [3.50, 4.50]"))        # typed by hand
     assert tables.drift(tmp_path) == ["README.md: demo-run conditions"]

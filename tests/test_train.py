@@ -26,12 +26,12 @@ def _data(n=256, seed=0):
     return TensorDataset(x, y)
 
 
-def _fit(tmp_path, epochs=6, patience=10, warmup=1, max_epochs=None, lr=0.05, model=None, seed=0):
+def _fit(tmp_path, epochs=6, patience=10, warmup=1, max_epochs=None, lr=0.05, model=None, seed=0, keep="best"):
     torch.manual_seed(123)
     model = model or Linear()
     train = DataLoader(_data(), batch_size=32, shuffle=True)
     val = DataLoader(_data(64, seed=1), batch_size=64)
-    tc = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=warmup, patience=patience)
+    tc = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=warmup, patience=patience, keep=keep)
     groups = [{"params": model.backbone.parameters(), "lr": lr * 0.5, "name": "backbone"},
               {"params": model.head.parameters(), "lr": lr, "name": "head"}]
     res = fit(model, RegressionTask("l1"), train, val, param_groups=groups, train_cfg=tc, run_dir=tmp_path / "run",
@@ -66,6 +66,37 @@ def test_early_stopping_waits_out_warmup(tmp_path):
     assert res.stopped_early
     # epoch 1 sets the best; epochs 2-5 are warmup (not counted); 6 and 7 use up the patience
     assert len(res.history) == 7
+
+
+def test_the_budget_behind_the_kept_weights_is_not_the_budget_seen(tmp_path):
+    """Patience shorter than the epochs: the run stops at epoch 7 and keeps epoch 1's weights, so the
+    kept epoch, images and steps are those of epoch 1, not of the 7 epochs seen."""
+    from facelib.provenance import kept_budget
+    from facelib.results import budget_table
+    _, res = _fit(tmp_path, epochs=20, patience=2, warmup=5, lr=0.0)
+    assert res.budget["epochs"] == 7 and res.budget["images"] == 7 * 256 and res.budget["steps"] == 7 * 8
+    kept = kept_budget(res.budget["images"], res.budget["steps"], res.budget["epochs"], res.kept_epoch + 1)
+    assert kept == {"kept_epoch": 1, "images_kept": 256, "steps_kept": 8}
+    record = {"budget": {"images_seen": res.budget["images"], "epochs": 7, "steps": res.budget["steps"],
+                         "seconds": 1.0, **kept}}
+    row = budget_table({0: {"vcop": record}})["vcop"]
+    assert (row["epochs"], row["kept_epoch"], row["images_seen"], row["images_kept"]) == (7, 1, 1792, 256)
+    # a record written before the budget carried what was kept: the same, from its best epoch
+    old = {"budget": {k: v for k, v in record["budget"].items() if k in ("images_seen", "epochs", "steps", "seconds")},
+           "best_epoch": 1}
+    assert budget_table({0: {"vcop": old}})["vcop"]["images_kept"] == 256
+
+
+def test_keep_last_ends_with_the_last_epochs_weights(tmp_path):
+    model, res = _fit(tmp_path / "last", epochs=5, keep="last")
+    assert res.kept_epoch == 4 and len(res.history) == 5
+    last = load_checkpoint(tmp_path / "last" / "run" / "last.pt")["model"]
+    assert all(torch.equal(v, last[k]) for k, v in model.state_dict().items())
+    model, res = _fit(tmp_path / "best", epochs=5, lr=0.0)                 # lr 0: the first epoch is the best
+    assert res.kept_epoch == res.best_epoch == 0
+    with pytest.raises(ValueError, match="keep='first' is not one of"):
+        from facelib.config import get_config
+        get_config("smoke", **{"vcop.keep": "first"})
 
 
 def test_resume_equals_uninterrupted(tmp_path):
