@@ -6,6 +6,8 @@ import json
 import sys
 import time
 
+from .config import PRESETS
+
 
 def _synth(a):
     from .config import get_config
@@ -157,7 +159,7 @@ def _check_predict(a):
         print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
         print(f"written to {out}")
         return 0
-    result = check(paths, cfg, a.condition, a.faces, a.seed, a.start)
+    result = check(paths, cfg, a.condition, a.faces, a.seed, a.start, split=a.split)
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
         print(pd.DataFrame(result["cases"]).to_string(index=False))
@@ -199,7 +201,7 @@ def main(argv=None) -> int:
 
     s = sub.add_parser("synth", help="write synthetic UTKFace / MegaAge-Asian / AIHub folders")
     s.add_argument("--out", required=True)
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=None)
     s.set_defaults(fn=_synth)
@@ -208,7 +210,7 @@ def main(argv=None) -> int:
     s.add_argument("--data-root", default="", help="folder with utkface/, megaage_asian/, aihub/ "
                    "(default: data/synthetic/PRESET)")
     s.add_argument("--cache", default="", help="cache folder (default: data/cache/PRESET-KIND)")
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--image-size", type=int, default=0)
     s.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
     s.add_argument("--workers", type=int, default=None, help="processes cropping faces (default: the CPU count); "
@@ -216,7 +218,7 @@ def main(argv=None) -> int:
     s.set_defaults(fn=_prepare)
 
     s = sub.add_parser("run", help="execute notebooks 00-06 in order with papermill")
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--data-root", default="", help="real datasets folder (default: generate synthetic data)")
     s.add_argument("--out", default="outputs")
     s.add_argument("--weights", default="weights")
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
     s.set_defaults(fn=_bench)
 
     s = sub.add_parser("designs", help="the original's design (encoder, loss) against facelib's on the same data")
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--data-root", default="")
     s.add_argument("--out", default="outputs")
     s.add_argument("--weights", default="weights")
@@ -261,7 +263,7 @@ def main(argv=None) -> int:
 
     s = sub.add_parser("doctor", help="this machine, the precision training will use, the datasets found, and how "
                        "long the study will take here (a timed probe of the preset's models)")
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--data-root", default="")
     s.add_argument("--seeds", type=_seeds, default=[0])
     s.add_argument("--label-fractions", type=_fractions, default=[])
@@ -269,8 +271,9 @@ def main(argv=None) -> int:
     s.set_defaults(fn=_doctor)
 
     s = sub.add_parser("check-predict", help="how far `facelib predict`'s age lies from the study's own on the "
-                       "same test faces: chips as files, chips in larger photos, FG-NET scans")
-    s.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+                       "same test faces: chips as files, chips in larger photos, AAF's original images and its "
+                       "aligned faces framed without landmarks, FG-NET scans")
+    s.add_argument("--preset", default="demo", choices=PRESETS)
     s.add_argument("--data-root", default="")
     s.add_argument("--out", default="outputs")
     s.add_argument("--weights", default="weights")
@@ -279,6 +282,8 @@ def main(argv=None) -> int:
     s.add_argument("--faces", type=int, default=300, help="test faces per case (with --fit: training chips)")
     s.add_argument("--start", type=int, default=0, help="check test faces START to START+FACES of one fixed "
                    "shuffled order (a later START: faces no earlier check used)")
+    s.add_argument("--split", default="", help="AAF only: check the faces of this split instead of the test split "
+                   "(train: faces no test holds, where the framing was fixed)")
     s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on UTKFace "
                    "training chips (no weights needed) instead of checking a model on the test faces")
     s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json, "

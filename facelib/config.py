@@ -11,7 +11,9 @@ import math
 import re
 from dataclasses import dataclass, field, asdict, replace
 
-PRESETS = ("smoke", "demo", "full")
+PRESETS = ("smoke", "demo", "mobilenet", "full")
+# The datasets a data folder may hold, each in a folder of this name (`data.readers.READERS`).
+DATASETS = ("utkface", "megaage_asian", "aaf", "aihub", "fgnet")
 CONDITIONS = ("baseline", "korean_finetuned", "vcop_downstream", "multitrain")
 ENCODERS = ("shared2d", "r21d_original")
 ORDER_HEADS = ("vcop", "score", "both")
@@ -19,9 +21,13 @@ ORDER_HEADS = ("vcop", "score", "both")
 # and conditions 2-4) and the test split. "auto": AIHub / MegaAge-Asian where present, else FG-NET /
 # the Asian faces of UTKFace (see `facelib.setup`).
 IDENTITIES = ("aihub", "fgnet")
-TEST_SETS = ("megaage_asian", "utkface_asian")
-TEST_SPLIT = {"megaage_asian": ("megaage_asian", "test"), "utkface_asian": ("utkface", "asian_test")}
+# In order of preference: MegaAge-Asian's test split, else AAF's val faces, else the Asian faces of UTKFace
+# held out of its training.
+TEST_SETS = ("megaage_asian", "aaf", "utkface_asian")
+TEST_SPLIT = {"megaage_asian": ("megaage_asian", "test"), "aaf": ("aaf", "val"),
+              "utkface_asian": ("utkface", "asian_test")}
 TEST_NAMES = {"megaage_asian": "the MegaAge-Asian test split",
+              "aaf": "AAF's val faces (All-Age-Faces, mostly East Asian)",
               "utkface_asian": "the Asian faces of UTKFace held out of training"}
 IDENTITY_NAMES = {"aihub": "AIHub", "fgnet": "FG-NET"}
 ORDER_LOSSES = ("ce", "soft")
@@ -65,6 +71,7 @@ class SynthConfig:
     utk_faces: int = 4000
     megaage_train: int = 400
     megaage_test: int = 600
+    aaf_faces: int = 200
     aihub_people: int = 100
     aihub_photos_per_person: int = 50
     quirks: bool = True  # write a few malformed records of each documented kind
@@ -93,7 +100,7 @@ class Config:
     seed: int = 0                  # model seed: initial weights, batch order, augmentation
     data_seed: int = 0             # synthetic data, splits, label subsets, fixed validation tuples
     identities: str = "aihub"      # aihub | fgnet: the dataset of photos of one person over the years
-    test_set: str = "megaage_asian"  # megaage_asian | utkface_asian (race 2 held out of UTKFace)
+    test_set: str = "megaage_asian"  # megaage_asian | aaf (its val faces) | utkface_asian (UTKFace's race 2)
     device: str = "auto"           # "auto" picks CUDA when available
     num_workers: int = 0
     # Each model seed draws its own split of the identities' people (pretext, fine-tuning,
@@ -251,7 +258,7 @@ def _preset(name: str) -> Config:
         tc = dict(epochs=1, batch_size=16, warmup_epochs=0, patience=1)
         return Config(
             preset="smoke", image_size=32, tuples_per_identity=4, min_age_gap=2,
-            synth=SynthConfig(utk_faces=160, megaage_train=40, megaage_test=60,
+            synth=SynthConfig(utk_faces=160, megaage_train=40, megaage_test=60, aaf_faces=30,
                               aihub_people=16, aihub_photos_per_person=16),
             baseline=TrainConfig(**tc),
             korean_finetuned=TrainConfig(**tc, backbone_lr_mult=0.1, loss="weighted_l1"),
@@ -263,19 +270,33 @@ def _preset(name: str) -> Config:
         # Sized for a 2-core CPU: the whole pipeline in minutes, models visibly learn.
         return Config(
             preset="demo", image_size=48, tuples_per_identity=20, min_age_gap=3,
-            synth=SynthConfig(utk_faces=4000, megaage_train=400, megaage_test=600, aihub_people=100),
+            synth=SynthConfig(utk_faces=4000, megaage_train=400, megaage_test=600, aaf_faces=200,
+                              aihub_people=100),
             baseline=TrainConfig(epochs=12, batch_size=64, lr=2e-3, warmup_epochs=1, patience=4),
             korean_finetuned=TrainConfig(epochs=10, batch_size=64, lr=2e-3, backbone_lr_mult=0.1,
                                          warmup_epochs=1, patience=4, loss="weighted_l1"),
             vcop=TrainConfig(epochs=10, batch_size=16, lr=2e-3, warmup_epochs=1, patience=4, loss=""),
             **_aihub_arms(epochs=8, batch_size=64, lr=2e-3, warmup_epochs=2),
         )
+    if name == "mobilenet":
+        # An ImageNet-initialised encoder a 2-core CPU can fine-tune: torchvision's MobileNetV2 from its
+        # ImageNet weights, at 64 px, with fewer epochs than the demo's random start needs.
+        return Config(
+            preset="mobilenet", image_size=64, backbone="mobilenet_v2", imagenet_init=True,
+            tuples_per_identity=12, min_age_gap=3,
+            synth=SynthConfig(utk_faces=4000, megaage_train=400, megaage_test=600, aaf_faces=200, aihub_people=100),
+            baseline=TrainConfig(epochs=4, batch_size=64, lr=1e-3, warmup_epochs=1, patience=2, steps_per_epoch=120),
+            korean_finetuned=TrainConfig(epochs=5, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,
+                                         warmup_epochs=1, patience=3, loss="weighted_l1"),
+            vcop=TrainConfig(epochs=5, batch_size=16, lr=1e-3, warmup_epochs=1, patience=3, loss=""),
+            **_aihub_arms(epochs=5, batch_size=64, lr=1e-3, warmup_epochs=1),
+        )
     if name == "full":
         # The original's sizes: real data, GPU, ResNet-50 at 224 px.
         return Config(
             preset="full", image_size=224, backbone="resnet50", imagenet_init=True, num_workers=4,
             tuples_per_identity=40, min_age_gap=3,
-            synth=SynthConfig(utk_faces=20000, megaage_train=3000, megaage_test=3000,
+            synth=SynthConfig(utk_faces=20000, megaage_train=3000, megaage_test=3000, aaf_faces=2000,
                               aihub_people=900, aihub_photos_per_person=50),
             baseline=TrainConfig(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2, patience=5),
             korean_finetuned=TrainConfig(epochs=20, batch_size=64, lr=1e-3, backbone_lr_mult=0.1,

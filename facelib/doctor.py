@@ -15,9 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
-from .data.prepare import DATASETS
-from .data.readers import IMAGE_SUFFIXES
+from .config import DATASETS, TEST_SPLIT, Config
+from .data.readers import IMAGE_SUFFIXES, aaf_root
 from .data.splits import IDENTITY_SPLITS, SPLIT_FRACTIONS
 
 PROBE_STEPS = 3
@@ -55,6 +54,8 @@ def count_photos(data_root) -> dict:
     out = {}
     for name in DATASETS:
         d = Path(data_root) / name
+        if name == "aaf" and d.is_dir():
+            d = aaf_root(d) / "original images"  # its aligned copies are not more faces
         if d.is_dir():
             out[name] = sum(1 for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     return out
@@ -74,8 +75,7 @@ class Sizes:
         try:
             utk = FaceCache(paths.cache_dir, "utkface").manifest["split"].value_counts()
             idm = FaceCache(paths.cache_dir, cfg.identities).manifest["split"].value_counts()
-            test_ds, test_split = {"megaage_asian": ("megaage_asian", "test"),
-                                   "utkface_asian": ("utkface", "asian_test")}[cfg.test_set]
+            test_ds, test_split = TEST_SPLIT[cfg.test_set]
             test = int(FaceCache(paths.cache_dir, test_ds).manifest["split"].eq(test_split).sum())
             return cls(int(utk.get("train", 0)), int(utk.get("val", 0)), test, {s: int(idm.get(s, 0)) for s in IDENTITY_SPLITS})
         except FileNotFoundError:
@@ -86,7 +86,8 @@ class Sizes:
                       "aihub": s.aihub_people * s.aihub_photos_per_person}
         n_utk, n_ids = photos.get("utkface", 0), photos.get(cfg.identities, 0)
         asian = cfg.test_set == "utkface_asian"
-        test = int(0.08 * n_utk) if asian else photos.get("megaage_asian", 0) // 2
+        test = (int(0.08 * n_utk) if asian else photos.get("aaf", 0) // 2 if cfg.test_set == "aaf"
+                else photos.get("megaage_asian", 0) // 2)
         kept = n_utk - (test if asian else 0)
         f = SPLIT_FRACTIONS["utkface"]
         return cls(int(kept * f["train"]), int(kept * f["val"]), test, {s: int(n_ids * v) for s, v in IDENTITY_SPLITS.items()})

@@ -13,7 +13,7 @@ def setup(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", w
     """(cfg, paths) for a notebook's parameters; prints which data the run reads and where it writes.
 
     identities, test_set: "auto" takes AIHub and MegaAge-Asian where the data folder has them, else
-        FG-NET and the Asian faces of UTKFace held out of training.
+        FG-NET, and AAF's val faces, else the Asian faces of UTKFace held out of training (`roles`).
     overrides: config fields, e.g. `encoder="r21d_original"` or `**{"vcop.epochs": 3}`."""
     paths = get_paths(preset, data_root, out_dir, weights_dir)
     auto = roles(paths.data_root) if data_root else ("aihub", "megaage_asian")
@@ -42,12 +42,12 @@ def describe(cfg, paths) -> str:
 
 
 def roles(data_root) -> tuple[str, str]:
-    """(identities, test_set) for a data folder: AIHub and MegaAge-Asian where present, else FG-NET
-    and the Asian faces of UTKFace."""
+    """(identities, test_set) for a data folder: AIHub where present, else FG-NET; MegaAge-Asian's test
+    split where present, else AAF's val faces, else the Asian faces of UTKFace."""
     from pathlib import Path
     has = lambda name: (Path(data_root) / name).is_dir()  # noqa: E731
     return ("fgnet" if not has("aihub") and has("fgnet") else "aihub",
-            "megaage_asian" if has("megaage_asian") else "utkface_asian")
+            "megaage_asian" if has("megaage_asian") else "aaf" if has("aaf") else "utkface_asian")
 
 
 def each_seed(cfg, paths, seeds):

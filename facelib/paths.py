@@ -147,7 +147,7 @@ def get_paths(preset: str = "demo", data_root: str = "", out_dir: str = DEFAULT_
 
 
 # Bump when the generator draws other faces for the same seed: synthetic data are then generated again.
-SYNTH_VERSION = 3
+SYNTH_VERSION = 4
 
 
 def write_synthetic_marker(data_root, preset: str, seed: int) -> None:

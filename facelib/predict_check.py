@@ -1,9 +1,12 @@
 """`facelib check-predict`: does `facelib predict` give a photo the age the study gave the same face?
 
-On a study's test faces (real chips, never drawn ones, to mean anything), with one seed's trained
-models: each test chip given as a file; the same chips placed in larger plain, gradient or textured
-photos at random positions, at their own size and enlarged; and, where FG-NET is in the data folder,
-its scans, whose faces the study aligned from their landmarks. For each, the share of faces
+On a study's test faces (real photographs, never drawn ones, to mean anything), with one seed's
+trained models: each test photo given as a file (UTKFace chips; AAF's original images, which the
+study aligned from AAF's landmarks); UTKFace chips placed in larger plain, gradient or textured photos
+at random positions, at their own size and enlarged; AAF's aligned faces framed without landmarks, as
+`prepare` frames an aligned dataset such as MegaAge-Asian (`data.detect.frame_photo`, the dataset's
+median framing where no face is found); and, where FG-NET is in the data folder, its scans, whose
+faces the study aligned from their landmarks. For each, the share of faces
 answered, how far predict's age lies from the evaluation's on the same face (median, share within
 half a year), both MAEs against the true ages and their ratio with a 95% interval over the faces.
 
@@ -20,9 +23,11 @@ import pandas as pd
 from PIL import Image
 
 from .config import TEST_SPLIT
+from .data.align import ALIGN_TEMPLATE, align_face
 from .data.cache import FaceCache
-from .predict import (BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, detections, group_faces, load_models, model_age,
-                      predict)
+from .data.detect import BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, detections, frame_photo, group_faces
+from .data.readers import aaf_root
+from .predict import load_models, model_age, predict
 
 
 def _backgrounds(rng, w, h):
@@ -85,43 +90,62 @@ def _on_face(preds, region):
 
 
 def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int | None = None,
-          start: int = 0, progress: bool = True) -> dict:
+          start: int = 0, progress: bool = True, split: str = "") -> dict:
     """The measurements above for one seed's `condition` (the lowest seed unless `seed` is given) on
     test faces `start` to `start + faces` of one fixed shuffled order (the same for every seed and
-    run; a later `start` gives faces no earlier check used); returns {"cases": [...], ...}."""
+    run; a later `start` gives faces no earlier check used); returns {"cases": [...], ...}.
+
+    split: AAF only, check the faces of another of its splits (e.g. "train": faces no test holds, on
+        which the framing was fixed); their evaluation's age is the model's on their prepared crop."""
     from tqdm.auto import tqdm
     models = load_models(paths, seed, names=[condition])
     sp = paths.for_seed(models.seed) if models.seed is not None else paths
-    evals = pd.read_csv(sp.results_dir / "predictions" / f"{condition}.csv", keep_default_na=False)
-    dataset, _ = TEST_SPLIT[cfg.test_set]
-    sample = evals.iloc[np.random.default_rng(0).permutation(len(evals))[start:start + faces]]
+    dataset, test_split = TEST_SPLIT[cfg.test_set]
+    if split and split != test_split:
+        if dataset != "aaf":
+            raise ValueError(f"--split {split}: only AAF's faces are checked off the test split (here {dataset})")
+        rows = FaceCache(paths.cache_dir, dataset).split(split)
+        rows = rows.iloc[np.random.default_rng(0).permutation(len(rows))[start:start + faces]]
+        model, _ = models.models[condition]
+        cache = FaceCache(paths.cache_dir, dataset)
+        sample = pd.DataFrame({"source": rows["source"].to_numpy(), "age": rows["age"].to_numpy(float),
+                               "pred": [model_age(model, cache.images[int(i)]) for i in rows["index"]]})
+    else:
+        evals = pd.read_csv(sp.results_dir / "predictions" / f"{condition}.csv", keep_default_na=False)
+        sample = evals.iloc[np.random.default_rng(0).permutation(len(evals))[start:start + faces]]
     if sample.empty:
-        raise ValueError(f"no test faces from {start} on ({len(evals)} in all)")
+        raise ValueError(f"no faces from {start} on")
     rng = np.random.default_rng(start + 1)   # placements and backgrounds
     cases = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        files = [paths.data_root / dataset / s for s in sample["source"]]
-        got = [predict(f, models=models)[0] for f in tqdm(files, desc="chips as files", disable=not progress)]
-        cases.append(_row("test chips given as files", [g.ages.get(condition) if g.ages else None for g in got],
-                          sample["age"], sample["pred"], [g.alignment for g in got]))
-        for scale, label in ((1.0, "at their own size"), (2.0, "enlarged 2x")):
-            preds, hows = [], []
-            for k, f in enumerate(tqdm(files, desc=f"in larger photos, {label}", disable=not progress)):
-                photo, region = _place(Image.open(f).convert("RGB"), scale, rng)
-                path = tmp / f"{k}.jpg"
-                photo.save(path, quality=95)
-                hit = _on_face(predict(path, models=models), region)
-                preds.append(hit.ages[condition] if hit else None)
-                hows.append(hit.alignment if hit else "")
-            cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"], hows))
+    files = [paths.data_root / dataset / s for s in sample["source"]]
+    got = [predict(f, models=models)[0] for f in tqdm(files, desc="test photos as files", disable=not progress)]
+    label = {"aaf": "AAF test faces given as their original images (the evaluation aligned them from AAF's landmarks)",
+             "utkface": "test chips given as files"}.get(dataset, "test photos given as files")
+    cases.append(_row(label, [g.ages.get(condition) if g.ages else None for g in got], sample["age"], sample["pred"],
+                      [g.alignment for g in got]))
+    if dataset == "utkface":
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for scale, label in ((1.0, "at their own size"), (2.0, "enlarged 2x")):
+                preds, hows = [], []
+                for k, f in enumerate(tqdm(files, desc=f"in larger photos, {label}", disable=not progress)):
+                    photo, region = _place(Image.open(f).convert("RGB"), scale, rng)
+                    path = tmp / f"{k}.jpg"
+                    photo.save(path, quality=95)
+                    hit = _on_face(predict(path, models=models), region)
+                    preds.append(hit.ages[condition] if hit else None)
+                    hows.append(hit.alignment if hit else "")
+                cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"],
+                                  hows))
+    if dataset == "aaf":
+        cases.append(_aaf_aligned_case(paths, models, condition, sample, progress))
     if (paths.data_root / "fgnet").is_dir():
         case, fgnet_used = _fgnet_case(paths, models, condition, faces, start, progress)
         cases.append(case)
     else:
         fgnet_used = []
     return {"condition": condition, "seed": models.seed, "data": models.data, "data_id": models.data_id,
-            "test_set": cfg.test_set, "faces_from": start, "cases": cases,
+            "test_set": cfg.test_set, "split": split or test_split, "faces_from": start, "cases": cases,
             "faces_used": {dataset: [str(v) for v in sample["source"]], "fgnet": fgnet_used}}
 
 
@@ -144,6 +168,28 @@ def _fgnet_case(paths, models, condition, faces, start, progress):
         hows.append(best.alignment if best else "")
     return _row("FG-NET scans of people predict was not developed on (the study aligned them from their "
                 "landmarks)", preds, rows["age"], evals, hows), [str(v) for v in rows["source"]]
+
+
+def _aaf_aligned_case(paths, models, condition, sample, progress) -> dict:
+    """AAF's aligned faces (its own head-and-shoulders framing) of the sampled test faces, framed as
+    `prepare` frames an aligned dataset without landmarks: from the face and eyes found in each, and
+    with the median framing of those found where none is; aged by the model against the evaluation's
+    age of the same faces (aligned from AAF's landmarks)."""
+    from tqdm.auto import tqdm
+    model, cfg = models.models[condition]
+    folder = aaf_root(paths.data_root / "aaf") / "aglined faces"
+    imgs = [Image.open(folder / Path(s).name).convert("RGB") for s in sample["source"]]
+    framed = [frame_photo(img) for img in tqdm(imgs, desc="AAF aligned faces, framed", disable=not progress)]
+    found = [f.pupils / np.array(img.size, float) for f, img in zip(framed, imgs) if f is not None]
+    median = np.median(found, axis=0) if found else None
+    preds, hows = [], []
+    for img, f in zip(imgs, framed):
+        pupils = f.pupils if f is not None else None if median is None else median * np.array(img.size, float)
+        face = align_face(img, pupils, cfg.image_size, ALIGN_TEMPLATE[:2]) if pupils is not None else None
+        preds.append(model_age(model, face) if face is not None else None)
+        hows.append(f.how if f is not None else "the median framing (no face found)" if face is not None else "")
+    return _row("AAF's aligned faces framed without landmarks (as prepare frames MegaAge-Asian)", preds,
+                sample["age"], sample["pred"], hows)
 
 
 def write(result: dict, out) -> Path:

@@ -12,6 +12,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from .config import DATASETS
+
 COLAB_LOCAL = Path("/content/facelib_data")
 
 STAGED_MARKER = ".staged.json"  # what was extracted from which archive; not a data file
@@ -25,7 +27,7 @@ def in_colab() -> bool:
 def stage_archive(archive, dest=None, progress: bool = True) -> Path:
     """Extract `archive` (.zip, .tar, .tar.gz, .tgz) straight into `dest` on the local disk (one copy:
     the archive itself is read where it is, e.g. on Drive); return the folder holding utkface/,
-    megaage_asian/ and/or aihub/.
+    megaage_asian/, aaf/, aihub/ and/or fgnet/.
 
     Zip member names without the UTF-8 flag (archives made on Korean Windows) are decoded as UTF-8
     when they are, else as CP949. Members already extracted with their full size are skipped, so
@@ -86,7 +88,7 @@ def member_name(info: zipfile.ZipInfo) -> str:
 
 
 def _data_root(dest: Path) -> Path:
-    names = ("utkface", "megaage_asian", "aihub", "fgnet")
+    names = DATASETS
     for p in (dest, *sorted(d for d in dest.iterdir() if d.is_dir())):
         if any((p / n).is_dir() for n in names):
             return p

@@ -10,7 +10,8 @@ from facelib.paths import Paths, write_synthetic_marker
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-TINY = SynthConfig(utk_faces=60, megaage_train=20, megaage_test=30, aihub_people=12, aihub_photos_per_person=14)
+TINY = SynthConfig(utk_faces=60, megaage_train=20, megaage_test=30, aaf_faces=20, aihub_people=12,
+                   aihub_photos_per_person=14)
 
 
 @pytest.fixture(scope="session")

@@ -341,6 +341,49 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     assert "On the Asian faces of UTKFace held out of training" in text and "FG-NET played the identities role" in text
 
 
+def test_the_study_on_utkface_fgnet_and_aaf_tests_on_aafs_val_faces(tiny_data, tmp_path):
+    """Without MegaAge-Asian, AAF in its published layout is the test split (its `val` list), aligned from
+    its landmarks; UTKFace's Asian faces are not held out of training then."""
+    import shutil
+
+    from facelib.data.prepare import prepare
+    from facelib.notebook import roles
+    from facelib.paths import Paths
+    from facelib.report import conclusion
+    from facelib.results import summarize
+    root = tmp_path / "public"
+    shutil.copytree(tiny_data / "utkface", root / "utkface")
+    shutil.copytree(tiny_data / "aaf", root / "aaf")
+    _fgnet_from(tiny_data, root / "fgnet")
+    assert roles(root) == ("fgnet", "aaf")
+    report = prepare(root, tmp_path / "cache", image_size=32, progress=False)
+    assert report["datasets"]["aaf"]["framing"] == {"landmarks": report["datasets"]["aaf"]["kept"]}
+    assert "asian_test" not in report["datasets"]["utkface"]["splits"]
+    paths = Paths(root=tmp_path, data_root=root, cache_dir=tmp_path / "cache", weights_dir=tmp_path / "w",
+                  out_dir=tmp_path / "o", synthetic=False)
+    from .conftest import train_every_run
+    cfg = get_config("smoke", identities="fgnet", test_set="aaf", tuples_per_identity=2, min_age_gap=2)
+    train_every_run(cfg, paths)
+    r = _read(paths, "baseline")
+    aaf_val = C.FaceCache(paths.cache_dir, "aaf").split("val")
+    assert r["test"]["dataset"] == "aaf" and r["test"]["split"] == "val" and r["test"]["n"] == len(aaf_val)
+    summary = summarize({0: {n: _read(paths, n) for n in ("baseline", "korean_finetuned", "vcop", "vcop_downstream",
+                                                           "aihub_scratch", "supervised_downstream", "multitrain")}},
+                        paths)
+    assert summary["test_set"] == "aaf" and summary["protocol"]["test_clusters"].startswith("each face its own cluster")
+    assert "On AAF's val faces" in conclusion(summary)
+    # check-predict: AAF's original images through predict, and its aligned faces framed without landmarks
+    from facelib.predict_check import check
+    result = check(paths, cfg, "baseline", faces=6, progress=False)
+    cases = {c["case"]: c for c in result["cases"]}
+    originals = cases["AAF test faces given as their original images (the evaluation aligned them from AAF's landmarks)"]
+    aligned = cases["AAF's aligned faces framed without landmarks (as prepare frames MegaAge-Asian)"]
+    assert originals["faces"] == aligned["faces"] == 6 and aligned["answered"] == 1.0 and result["split"] == "val"
+    train = check(paths, cfg, "baseline", faces=6, progress=False, split="train")
+    assert train["split"] == "train" and set(train["faces_used"]["aaf"]) <= set(
+        C.FaceCache(paths.cache_dir, "aaf").split("train")["source"])
+
+
 def test_the_run_key_holds_the_resolved_utkface_share_of_fine_tuning_runs_only(tiny_cache):
     from facelib.data.cache import FaceCache
     from facelib.provenance import run_key

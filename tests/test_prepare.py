@@ -20,7 +20,7 @@ def test_report_accounts_for_every_file(tiny_cache):
 
 def test_cache_shapes_and_manifest(tiny_cache):
     cache_dir, report = tiny_cache
-    for name in ("utkface", "megaage_asian", "aihub"):
+    for name in ("utkface", "megaage_asian", "aaf", "aihub"):
         c = FaceCache(cache_dir, name)
         rep = report["datasets"][name]
         assert len(c) == rep["kept"]
@@ -30,7 +30,8 @@ def test_cache_shapes_and_manifest(tiny_cache):
         assert isinstance(c.images, np.memmap)
         idx = c.manifest["index"].to_numpy()
         assert len(set(idx)) == len(idx) and idx.max() < c.images.shape[0]
-        assert {"age", "gender", "identity", "device", "source", "split"} <= set(c.manifest.columns)
+        assert {"age", "gender", "identity", "device", "source", "split", "framing"} <= set(c.manifest.columns)
+        assert c.manifest["framing"].value_counts().to_dict() == rep["framing"]
         assert c.images[idx].std() > 10  # faces, not blank rows
 
 
@@ -257,3 +258,77 @@ def test_without_megaage_the_asian_faces_of_utkface_become_the_test_split(tiny_d
     # with MegaAge-Asian in the data folder, UTKFace keeps all its faces for training
     prepare(tiny_data, tmp_path / "cache_mega", image_size=24, progress=False, datasets=("utkface",))
     assert "asian_test" not in set(FaceCache(tmp_path / "cache_mega", "utkface").manifest["split"])
+
+
+def test_every_face_is_framed_like_the_training_faces_and_counted_by_how(tiny_cache):
+    """UTKFace chips whole; AIHub and AAF from their landmarks; MegaAge-Asian's whole-head images from the
+    face and eyes found in them, else the dataset's median framing: one framing for every face."""
+    _, report = tiny_cache
+    framing = {name: rep["framing"] for name, rep in report["datasets"].items()}
+    assert framing["utkface"] == {"whole image (an aligned chip)": report["datasets"]["utkface"]["kept"]}
+    assert framing["aihub"] == {"landmarks": report["datasets"]["aihub"]["kept"]}
+    assert framing["aaf"] == {"landmarks": report["datasets"]["aaf"]["kept"]}
+    mega = framing["megaage_asian"]
+    assert set(mega) <= {"face boxes and eyes", "face boxes", "the dataset's median framing (no face found)"}
+    assert mega.get("face boxes and eyes", 0) + mega.get("face boxes", 0) >= 0.8 * sum(mega.values())
+
+
+def test_a_face_not_found_is_framed_by_the_datasets_median_framing(tiny_data, tmp_path, monkeypatch):
+    """Where the cascades find no face in an aligned dataset's image, its pupils are where the median
+    face of the same dataset has them; with no face found anywhere, the central square; both counted."""
+    import shutil
+
+    import facelib.data.detect as detect
+    from facelib.data.decode import CENTRAL, FALLBACK
+    root = tmp_path / "d"
+    shutil.copytree(tiny_data / "megaage_asian", root / "megaage_asian")
+    found = prepare(root, tmp_path / "c1", image_size=32, progress=False, workers=1)["datasets"]["megaage_asian"]
+    real = detect.frame_photo
+    calls = []
+
+    def every_other(img):
+        calls.append(1)
+        return real(img) if len(calls) % 2 else None
+    monkeypatch.setattr(detect, "frame_photo", every_other)
+    half = prepare(root, tmp_path / "c2", image_size=32, progress=False, workers=1)["datasets"]["megaage_asian"]
+    assert half["kept"] == found["kept"] and half["framing"][FALLBACK] >= found["kept"] // 2
+    c1, c2 = FaceCache(tmp_path / "c1", "megaage_asian"), FaceCache(tmp_path / "c2", "megaage_asian")
+    same = c2.manifest["framing"] != FALLBACK
+    assert (c1.images[c1.manifest["index"][same]] == c2.images[c2.manifest["index"][same]]).all()
+    assert np.abs(c1.images[c1.manifest["index"][~same]].astype(float)
+                  - c2.images[c2.manifest["index"][~same]]).mean() < 40       # about where the face was found
+    monkeypatch.setattr(detect, "frame_photo", lambda img: None)
+    none = prepare(root, tmp_path / "c3", image_size=32, progress=False, workers=1)["datasets"]["megaage_asian"]
+    assert none["framing"] == {CENTRAL: found["kept"]}
+
+
+def test_aafs_aligned_faces_laid_out_as_megaage_are_framed_from_the_faces_found(tiny_data, tmp_path):
+    """AAF's aligned faces (the whole head and shoulders) in MegaAge-Asian's layout have no landmarks:
+    prepare finds their faces, and frames them like the same faces aligned from AAF's landmarks."""
+    import shutil
+
+    from facelib.data.readers import aaf_root
+    src = aaf_root(tiny_data / "aaf")
+    val = [line.split()[0] for line in (src / "image sets" / "val.txt").read_text().splitlines() if line.strip()]
+    mega = tmp_path / "as_megaage" / "megaage_asian"
+    for d in ("train", "test", "list"):
+        (mega / d).mkdir(parents=True)
+    kept = [n for n in val if (src / "key points" / n.replace(".jpg", ".txt")).exists()]
+    for n in kept:
+        Image.open(src / "aglined faces" / n).save(mega / "test" / n)
+    (mega / "list" / "test_name.txt").write_text("".join(f"{n}\n" for n in kept))
+    (mega / "list" / "test_age.txt").write_text("".join(f"{int(n[6:8])}\n" for n in kept))
+    for f in ("train_name.txt", "train_age.txt"):
+        (mega / "list" / f).write_text("")
+    rep = prepare(tmp_path / "as_megaage", tmp_path / "cm", image_size=32, progress=False, workers=1)
+    assert rep["datasets"]["megaage_asian"]["kept"] == len(kept)
+    shutil.copytree(tiny_data / "aaf", tmp_path / "own" / "aaf")
+    prepare(tmp_path / "own", tmp_path / "ca", image_size=32, progress=False, workers=1)
+    by_landmarks = FaceCache(tmp_path / "ca", "aaf").manifest.set_index("source")
+    by_detection = FaceCache(tmp_path / "cm", "megaage_asian")
+    a = FaceCache(tmp_path / "ca", "aaf").images
+    m = by_detection.manifest
+    diffs = [np.abs(a[by_landmarks.loc[f"All-Age-Faces Dataset/original images/{src_name[5:]}", "index"]].astype(float)
+                    - by_detection.images[i]).mean()
+             for src_name, i, how in zip(m["source"], m["index"], m["framing"]) if how.startswith("face boxes")]
+    assert len(diffs) >= 0.7 * len(kept) and np.median(diffs) < 25   # the same face, framed alike

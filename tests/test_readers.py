@@ -223,3 +223,43 @@ def test_fgnet_reads_its_own_layout_and_landmark_markup(tmp_path):
     # eyes (pupils 31, 36), nose tip 67, mouth corners 48, 54 of FG-NET's markup, in facelib's order
     np.testing.assert_array_equal(records[0].landmarks, pts[FGNET_POINTS])
     assert FGNET_POINTS == [31, 36, 67, 48, 54]
+
+
+def _aaf(root, faces, lists=("train", "val"), nested=False):
+    """An AAF folder in its published layout: `faces` = {name: (eyes or None, split or None)}."""
+    base = root / "All-Age-Faces Dataset" if nested else root
+    for sub in ("original images", "aglined faces", "key points", "image sets"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for name, (eyes, split) in faces.items():
+        _img(base / "original images" / name, (300, 340))
+        if eyes is not None:
+            pts = np.tile([150.0, 200.0], (49, 1))
+            pts[19:25], pts[25:31] = eyes[0], eyes[1]
+            (base / "key points" / name.replace(".jpg", ".txt")).write_text(
+                "".join(f"{x} {y}\n" for x, y in pts))
+    for split in lists:
+        (base / "image sets" / f"{split}.txt").write_text(
+            "".join(f"{n} 1\n" for n, (_, s) in faces.items() if s == split))
+    return root
+
+
+def test_aaf_reads_ages_from_names_its_lists_as_splits_and_its_eyes_as_landmarks(tmp_path):
+    from facelib.data.readers import read_aaf
+    faces = {"00000A02.jpg": ([[100, 150], [180, 152]], "train"), "00001A35.jpg": ([[190, 150], [110, 150]], "val"),
+             "00002A60.jpg": (None, "val"), "00003A41.jpg": ([[100, 150], [180, 150]], None),
+             "0004A7.jpg": ([[100, 150], [180, 150]], "train")}
+    for nested in (False, True):
+        root = _aaf(tmp_path / f"aaf{nested}", faces, nested=nested)
+        recs, rep = read_aaf(root)
+        assert rep.found == 5 and rep.skipped == {"points_missing_or_bad": 1, "not_in_train_or_val_list": 1,
+                                                  "malformed_name": 1}
+        by = {r.path.name: r for r in recs}
+        assert set(by) == {"00000A02.jpg", "00001A35.jpg"}
+        assert (by["00000A02.jpg"].age, by["00000A02.jpg"].source_split) == (2.0, "train")
+        assert (by["00001A35.jpg"].age, by["00001A35.jpg"].source_split, by["00001A35.jpg"].identity) == \
+            (35.0, "val", "aaf:00001")
+        assert by["00001A35.jpg"].landmarks.tolist() == [[110, 150], [190, 150]]   # image-left eye first
+    with pytest.raises(DatasetLayoutError, match="key points: folder not found"):
+        import shutil
+        shutil.rmtree(tmp_path / "aafFalse" / "key points")
+        read_aaf(tmp_path / "aafFalse")

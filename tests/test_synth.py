@@ -6,7 +6,7 @@ import numpy as np
 from facelib.config import SynthConfig
 from facelib.data.cache import FaceCache, ridge_signal_check
 from facelib.data.prepare import prepare
-from facelib.data.readers import read_aihub, read_megaage, read_utkface
+from facelib.data.readers import read_aaf, read_aihub, read_megaage, read_utkface
 from facelib.data.synth import AIHUB_QUIRKS, sample_person, render_face, synthesize
 
 from .conftest import TINY
@@ -49,6 +49,10 @@ def test_round_trip_through_the_readers(tiny_data):
     assert len(per_person) == TINY.aihub_people
     assert all(min(a) <= 15 for a in per_person.values())  # photos from childhood on
     assert len(AIHUB_QUIRKS) == 8
+    aaf, rep = read_aaf(tiny_data / "aaf")       # inside its own `All-Age-Faces Dataset/` folder, as published
+    assert rep.found == TINY.aaf_faces and rep.skipped == {"points_missing_or_bad": 1, "not_in_train_or_val_list": 1}
+    assert {r.source_split for r in aaf} == {"train", "val"} and all(r.identity.startswith("aaf:") for r in aaf)
+    assert all(2 <= r.age <= 80 and r.landmarks.shape == (2, 2) and r.landmarks[0, 0] < r.landmarks[1, 0] for r in aaf)
 
 
 def test_film_photos_are_older_captures(tiny_data):

@@ -22,11 +22,13 @@ MIN_FACE_PIXELS = 16  # a face smaller than this (box side) carries no usable de
 def crop_face(img: Image.Image, rec: FaceRecord, size: int, margin: float):
     """The face of `rec` as a (size, size, 3) uint8 array, or None if it is too small.
 
-    Aligned datasets: the central square of the image. With 5 landmarks: a
-    similarity transform onto `ALIGN_TEMPLATE`. Else: the box, squared, plus margin.
+    With landmarks (the 5 of `ALIGN_TEMPLATE`, or its first 2: the pupils): a similarity transform
+    onto the template. Aligned chips: the central square of the image. Else: the box, squared, plus
+    margin. (Images whose framing is not the training faces', `rec.find_face`, are framed from the
+    face found in them: `decode.process_record`.)
     """
     if rec.landmarks is not None:
-        return align_face(img, rec.landmarks, size)
+        return align_face(img, rec.landmarks, size, ALIGN_TEMPLATE[:len(rec.landmarks)])
     if rec.aligned or rec.box is None:
         w, h = img.size
         s = min(w, h)

@@ -70,7 +70,9 @@ def load_report(cache_dir) -> dict:
 
 
 def report_table(report: dict) -> pd.DataFrame:
-    """One row per (dataset, reason): skipped and noted counts, found and kept per dataset."""
+    """One row per (dataset, reason): skipped and noted counts, found and kept per dataset, and how the
+    kept faces were framed (landmarks, a box, a whole aligned chip, the face and eyes found, the
+    dataset's median framing where none was found)."""
     rows = []
     for name, rep in report["datasets"].items():
         rows.append({"dataset": name, "what": "found", "reason": "", "count": rep["found"]})
@@ -81,6 +83,8 @@ def report_table(report: dict) -> pd.DataFrame:
         for reason, n in rep["notes"].items():
             rows.append({"dataset": name, "what": "kept, noted", "reason": reason, "count": n,
                          "example": ", ".join(rep["examples"].get(reason, [])[:1])})
+        for how, n in rep.get("framing", {}).items():
+            rows.append({"dataset": name, "what": "framed by", "reason": how, "count": n})
     return pd.DataFrame(rows).fillna("")
 
 

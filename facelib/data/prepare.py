@@ -3,7 +3,7 @@
 For each dataset found under `data_root` it writes, in `cache_dir`:
 `<dataset>.npy` — (N, S, S, 3) uint8, opened memory-mapped at training time;
 `<dataset>.csv` — the manifest (index, age, gender, identity, device, year,
-source, split, source_split); and `report.json` — found / kept / skipped by
+source, split, source_split, race, framing: how the face was framed); and `report.json` — found / kept / skipped by
 reason per dataset. Splits are identity-disjoint. A second call with the same
 inputs and parameters reuses the cache. Faces are cropped in worker processes that write into
 the memory map by index, with a journal, so a prepare that stops continues where it stopped.
@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config import DATASETS
+from ..staging import STAGED_MARKER
 from .decode import process_record
 from .dedup import same_photo_groups
 from .readers import READERS
 from .records import safe_name
-from .splits import assign_splits, split_hashes
-from ..staging import STAGED_MARKER
+from .splits import ASIAN_TEST_SETS, assign_splits, split_hashes
 
 # Bump when the crops or splits change for the same files: every cache is then prepared again.
-CACHE_VERSION = 6
-DATASETS = ("utkface", "megaage_asian", "aihub", "fgnet")
+CACHE_VERSION = 7
 
 
 def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, seed: int = 0,
@@ -48,8 +48,8 @@ def prepare(data_root, cache_dir, image_size: int = 64, margin: float = 0.25, se
         raise FileNotFoundError(f"{data_root}: none of {', '.join(datasets)} found inside")
     cache_dir.mkdir(parents=True, exist_ok=True)
     report = {"data_root": str(data_root), "image_size": image_size, "datasets": {}}
-    # No MegaAge-Asian in the data: UTKFace's Asian faces become the test split (see assign_splits).
-    asian_test = not (data_root / "megaage_asian").is_dir()
+    # No MegaAge-Asian or AAF in the data: UTKFace's Asian faces become the test split (see assign_splits).
+    asian_test = not any((data_root / d).is_dir() for d in ASIAN_TEST_SETS)
     for name in present:
         report["datasets"][name] = _prepare_one(name, data_root / name, cache_dir, image_size,
                                                 margin, seed, progress, force, workers,
@@ -76,16 +76,17 @@ def _open_worker(tmp: str) -> None:
     _WORKER["arr"] = np.load(tmp, mmap_mode="r+")
 
 
-def _process_chunk(job) -> list[tuple[int, str, str]]:
+def _process_chunk(job) -> list[tuple[int, str, str, str, str]]:
     """Crop a chunk of records into the memory map at their own rows; flushed before returning,
-    so a chunk in the journal is on disk."""
+    so a chunk in the journal is on disk. Rows: (index, status, md5, how it was framed, the pupils it
+    was aligned from as JSON or "")."""
     indices, records, size, margin = job
     arr, out = _WORKER["arr"], []
     for i, rec in zip(indices, records):
-        status, digest, face = process_record(rec, size, margin)
+        status, digest, face, how, rel = process_record(rec, size, margin)
         if face is not None:
             arr[i] = face
-        out.append((i, status, digest))
+        out.append((i, status, digest, how, json.dumps(rel) if rel else ""))
     arr.flush()
     return out
 
@@ -127,9 +128,9 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     bar = tqdm(total=len(records), initial=len(done), unit="face", desc=f"prepare {name}", disable=not progress)
     with open(journal, "a") as log:
         def record(rows):
-            log.write("".join(f"{i}\t{st}\t{dg}\n" for i, st, dg in rows))
+            log.write("".join("\t".join(map(str, row)) + "\n" for row in rows))
             log.flush()
-            done.update({i: (st, dg) for i, st, dg in rows})
+            done.update({row[0]: row[1:] for row in rows})
             bar.update(len(rows))
         if workers == 1:
             _open_worker(str(tmp))
@@ -143,12 +144,13 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
                 for rows in pool.imap_unordered(_process_chunk, jobs):
                     record(rows)
     bar.close()
+    framing = _frame_the_rest(records, done, tmp, size)
 
     # Duplicates and skips are decided here, in record order, so any number of workers gives the
     # same cache. Skipped rows stay in the array, unused: no second copy of the cache is written.
     kept, seen = [], set()
     for i, rec in enumerate(records):
-        status, digest = done[i]
+        status, digest = done[i][:2]
         rel = rec.path.relative_to(root)
         if status == "ok" and digest in seen:
             status = "duplicate_file"
@@ -170,6 +172,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         "source": [safe_name(records[i].path.relative_to(root)) for i in kept],
         "source_split": [records[i].source_split for i in kept],
         "race": [records[i].race for i in kept],
+        "framing": [framing[i] for i in kept],
     })
     images = np.load(npy, mmap_mode="r")
     if name == "utkface":
@@ -180,6 +183,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     manifest["split"] = assign_splits(name, manifest, seed, asian_test)
     manifest.to_csv(csv, index=False)
     rep = report.to_dict()
+    rep["framing"] = dict(sorted(pd.Series([framing[i] for i in kept], dtype=object).value_counts().items()))
     rep["splits"] = manifest["split"].value_counts().sort_index().to_dict()
     rep["split_hashes"] = split_hashes(manifest, images)
     if name == "utkface":
@@ -202,6 +206,28 @@ def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
     done = {}
     for line in lines[1:]:
         parts = line.split("\t")
-        if len(parts) == 3:  # a line cut by the kill is simply done again
-            done[int(parts[0])] = (parts[1], parts[2])
+        if len(parts) == 5:  # a line cut by the kill is simply done again
+            done[int(parts[0])] = tuple(parts[1:])
     return done
+
+
+def _frame_the_rest(records, done: dict, tmp: Path, size: int) -> dict:
+    """{record index: how its face was framed}, after framing the faces of an aligned dataset in which
+    no face was found: aligned from the median pupils of the faces found in the same dataset (its images
+    share one framing), or, where none was found at all, its central square."""
+    from .decode import NO_FACE, frame_with
+    how = {i: d[2] for i, d in done.items()}
+    missing = [i for i, d in done.items() if d[0] == "ok" and d[2] == NO_FACE]
+    if not missing:
+        return how
+    found = [json.loads(d[3]) for d in done.values() if d[0] == "ok" and d[3]]
+    median = np.median(np.array(found), axis=0).tolist() if found else None
+    arr = np.load(tmp, mmap_mode="r+")
+    for i in missing:
+        face, how[i] = frame_with(records[i], size, median)
+        if face is None:
+            done[i] = ("face_too_small", *done[i][1:])
+        else:
+            arr[i] = face
+    arr.flush()
+    return how

@@ -1,4 +1,4 @@
-"""Readers for UTKFace, MegaAge-Asian and AIHub 71415 in their published layouts.
+"""Readers for UTKFace, MegaAge-Asian, AIHub 71415, FG-NET and All-Age-Faces in their published layouts.
 
 Each reader returns `(records, report)`: the faces it could use, and a
 `SkipReport` that counts every input it could not use, by reason. Problems
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import DATASETS
 from .records import DatasetLayoutError, FaceRecord, SkipReport
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -105,8 +106,10 @@ def read_megaage(root) -> tuple[list[FaceRecord], SkipReport]:
             elif not path.is_file():
                 report.skip("image_missing", f"{split}/{name}")
             else:
+                # Aligned in the CelebA style (the whole head, 178 x 218): framed like the training faces
+                # from the face and eyes found in it.
                 records.append(FaceRecord(path=path, age=age, identity=f"megaage:{split}/{name}",
-                                          aligned=True, source_split=split))
+                                          aligned=True, find_face=True, source_split=split))
     return records, report
 
 
@@ -318,4 +321,72 @@ def _read_pts(path: Path):
     return values.reshape(68, 2)
 
 
-READERS = {"utkface": read_utkface, "megaage_asian": read_megaage, "aihub": read_aihub, "fgnet": read_fgnet}
+# ---------------------------------------------------------------- All-Age-Faces
+
+AAF_FOLDER = "All-Age-Faces Dataset"
+AAF_NAME = re.compile(r"^(\d{5})A(\d{2})$")
+# Rows of AAF's 49 landmarks (in the original image's pixels) that outline each eye, image-left first.
+AAF_EYES = (slice(19, 25), slice(25, 31))
+AAF_LISTS = {"train": "train.txt", "val": "val.txt"}
+
+
+def aaf_root(root) -> Path:
+    """The folder holding AAF's own folders: `root` itself, or its `All-Age-Faces Dataset/`."""
+    root = Path(root)
+    return root / AAF_FOLDER if (root / AAF_FOLDER).is_dir() and not (root / "original images").is_dir() else root
+
+
+def read_aaf(root) -> tuple[list[FaceRecord], SkipReport]:
+    """All-Age-Faces: `original images/%05dA%02d.jpg` (an image index, then the age), the 49 landmarks of
+    each in `key points/<name>.txt`, and the lists `image sets/train.txt` and `val.txt` (a file name per
+    line; the second column is a 0/1 label, not an age). Faces are aligned from the eyes' landmarks in the
+    original images. AAF names no people: every face is its own identity; its lists are its splits."""
+    root = aaf_root(root)
+    for folder, what in (("original images", "AAF's original images, %05dA%02d.jpg"),
+                         ("key points", "AAF's 49 landmarks per face, <name>.txt"),
+                         ("image sets", "AAF's lists train.txt and val.txt")):
+        _require_dir(root / folder, what)
+    listed = {}
+    for split, name in AAF_LISTS.items():
+        f = root / "image sets" / name
+        if not f.is_file():
+            raise DatasetLayoutError(f"{f}: file not found; expected one AAF file name per line")
+        for line in _read_text(f).splitlines():
+            if line.strip():
+                listed.setdefault(line.split()[0], split)
+    files = sorted(p for p in (root / "original images").iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    report = SkipReport("aaf", found=len(files))
+    records = []
+    for path in files:
+        m = AAF_NAME.match(path.stem)
+        if not m:
+            report.skip("malformed_name", path.relative_to(root))
+            continue
+        split = listed.get(path.name)
+        if split is None:
+            report.skip("not_in_train_or_val_list", path.relative_to(root))
+            continue
+        pts = _read_aaf_points(root / "key points" / f"{path.stem}.txt")
+        if pts is None:
+            report.skip("points_missing_or_bad", path.relative_to(root))
+            continue
+        eyes = np.stack([pts[AAF_EYES[0]].mean(0), pts[AAF_EYES[1]].mean(0)])
+        records.append(FaceRecord(path=path, age=float(int(m.group(2))), identity=f"aaf:{m.group(1)}",
+                                  landmarks=eyes[np.argsort(eyes[:, 0])], source_split=split))
+    return records, report
+
+
+def _read_aaf_points(path: Path):
+    """The 49 (x, y) points of an AAF key points file, or None if it has not 49 finite points."""
+    try:
+        values = np.array(_read_text(path).split(), dtype=float)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if values.size != 98 or not np.isfinite(values).all():
+        return None
+    return values.reshape(49, 2)
+
+
+READERS = {"utkface": read_utkface, "megaage_asian": read_megaage, "aaf": read_aaf, "aihub": read_aihub,
+           "fgnet": read_fgnet}
+assert tuple(READERS) == DATASETS

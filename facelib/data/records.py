@@ -31,6 +31,8 @@ class FaceRecord:
     box: tuple | None = None      # (x0, y0, x1, y1) in image pixels
     landmarks: np.ndarray | None = None  # (5, 2): left eye, right eye, nose, mouth left, mouth right
     aligned: bool = False         # the image is already an aligned face crop
+    find_face: bool = False       # its framing is not the training faces' (a whole head, shoulders): find the
+                                  # face and eyes and align them (`detect.frame_photo`)
     source_split: str = ""        # the dataset's own split (train/test, Training/Validation)
     label_size: tuple | None = None  # (width, height) the label's box and landmarks refer to
     race: int = -1                # UTKFace: 0 white, 1 black, 2 asian, 3 indian, 4 others

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 
-# Without MegaAge-Asian, the test split is the Asian faces (race 2) of UTKFace, held out of its
+# Without MegaAge-Asian or AAF, the test split is the Asian faces (race 2) of UTKFace, held out of its
 # training: up to this many faces, and never more than ASIAN_TEST_SHARE of them.
 ASIAN_TEST_FACES, ASIAN_TEST_SHARE = 2000, 0.6
+# The datasets whose own splits are kept (their test / val faces are the Asian test split).
+ASIAN_TEST_SETS = ("megaage_asian", "aaf")
 # The datasets of photos of one person over the years: their people are split into the order task's
 # (pretext_train, pretext_val), the fine-tuning's (finetune_train, finetune_val: the validation that
 # chooses epochs and settings) and `heldout`, people no run trains on or chooses anything with.
@@ -25,11 +27,11 @@ def assign_splits(name: str, manifest: pd.DataFrame, seed, asian_test: bool = Fa
 
     seed: an int, or a tuple such as (data_seed, model seed) for the split of one model seed.
 
-    asian_test (UTKFace without MegaAge-Asian): a seeded set of Asian (race 2) identities, up to
+    asian_test (UTKFace without MegaAge-Asian or AAF): a seeded set of Asian (race 2) identities, up to
     ASIAN_TEST_FACES faces and ASIAN_TEST_SHARE of them, becomes the split `asian_test`, held out of
     train / val / test. UTKFace has no identity labels: near-identical photos are kept together, but
     one person can still appear on both sides."""
-    if name == "megaage_asian":
+    if name in ASIAN_TEST_SETS:
         return manifest["source_split"].copy()
     held = pd.Series(False, index=manifest.index)
     if asian_test:

@@ -1,4 +1,4 @@
-"""Synthetic faces written in the published layouts of UTKFace, MegaAge-Asian and AIHub.
+"""Synthetic faces written in the published layouts of UTKFace, MegaAge-Asian, AAF and AIHub.
 
 The faces are drawn, not sampled from a generative model, so the age signal is
 known and controllable:
@@ -35,7 +35,12 @@ AIHUB_IMAGE_DIR = "01.원천데이터"
 AIHUB_LABEL_DIR = "02.라벨링데이터"
 AIHUB_REFERENCE_YEAR = 2023  # the year AIHub's `age_now` refers to
 
-_DATASET_IDS = {"utkface": 1, "megaage_asian": 2, "aihub": 3}
+_DATASET_IDS = {"utkface": 1, "megaage_asian": 2, "aihub": 3, "aaf": 4}
+# Where the pupils lie in an aligned image of the datasets that publish a looser framing than UTKFace's
+# chips, as fractions of its width and height: MegaAge-Asian (178 x 218, the CelebA style: the whole
+# head) and AAF's aligned faces (head and shoulders). `prepare` must find these faces to frame them.
+MEGAAGE_SIZE, MEGAAGE_EYES = (178, 218), ((0.39, 0.51), (0.61, 0.51))
+AAF_ALIGNED_EYES = ((0.40, 0.42), (0.60, 0.42))
 
 # Skin palettes (RGB). `diverse` spans light to dark; `asian` is narrower and warmer.
 _SKIN = {
@@ -376,17 +381,60 @@ def _utk_one(args):
     img.save(root / name, quality=90)
 
 
+def _aligned_view(img: Image.Image, eyes: np.ndarray, size, eyes_at, rng) -> Image.Image:
+    """`img` turned and scaled so that its pupils `eyes` land at `eyes_at` (fractions of `size`, with a
+    little alignment noise): an aligned image in a dataset's own, looser framing."""
+    from .align import similarity_transform
+    w, h = size
+    dst = np.array(eyes_at, float) * (w, h) + rng.normal(0, 0.01 * w, (2, 2))
+    inv = np.linalg.inv(similarity_transform(np.asarray(eyes, float), dst))
+    fill = tuple(int(v) for v in np.asarray(img.resize((8, 8)), np.float32).reshape(-1, 3).mean(0))
+    return img.transform((w, h), Image.AFFINE, data=tuple(inv[:2].ravel()), resample=Image.BILINEAR, fillcolor=fill)
+
+
 def _megaage_one(args):
     root, seed, split, i = args
     rng = _rng(seed, "megaage_asian", 0 if split == "train" else 1, i)
     p = sample_person(rng, "asian")
     age = _megaage_age(rng)
-    # 178 x 218 with the aligned face in the central square (what `prepare` crops), rows repeated
-    # above and below it
-    chip = np.asarray(_aligned_chip(p, age, rng, 178))
-    img = Image.fromarray(np.pad(chip, ((20, 20), (0, 0), (0, 0)), mode="edge"))
-    img.save(root / split / f"{i + 1}.jpg", quality=90)
+    # 178 x 218 in the CelebA style, as MegaAge-Asian publishes them: the whole head, eyes above the middle.
+    fs = int(rng.uniform(150, 170))
+    img, lms, _ = _photo(p, age, rng, (260, 300), fs, (130 + rng.normal(0, 4), 150 + rng.normal(0, 4)))
+    _aligned_view(img, lms[:2], MEGAAGE_SIZE, MEGAAGE_EYES, rng).save(root / split / f"{i + 1}.jpg", quality=90)
     return _noisy_label(rng, age)
+
+
+def _aaf_one(args):
+    """One AAF face: `original images/%05dA%02d.jpg`, its 49 landmarks (only the eyes' rows 19-30 are
+    drawn from the face; the rest follow its nose and mouth) and its head-and-shoulders aligned copy."""
+    root, seed, i, quirk = args
+    rng = _rng(seed, "aaf", i)
+    p = sample_person(rng, "asian")
+    age = int(np.clip(round(_megaage_age(rng) + rng.normal(0, 8)), 2, 80))
+    cw, ch = int(rng.uniform(296, 310)), int(rng.uniform(336, 346))
+    fs = int(rng.uniform(250, 290))
+    img, lms, _ = _photo(p, age, rng, (cw, ch), fs, (cw / 2 + rng.normal(0, 6), ch * 0.48 + rng.normal(0, 6)))
+    name = f"{i:05d}A{age:02d}"
+    img.save(root / "original images" / f"{name}.jpg", quality=90)
+    _aligned_view(img, lms[:2], (309, 398), AAF_ALIGNED_EYES, rng).save(root / "aglined faces" / f"{name}.jpg",
+                                                                       quality=90)
+    if quirk != "no_points":
+        (root / "key points" / f"{name}.txt").write_text("".join(f"{x:.4f} {y:.4f}\n" for x, y in _aaf_points(lms)))
+    return f"{name}.jpg"
+
+
+def _aaf_points(lms: np.ndarray) -> np.ndarray:
+    """49 points in AAF's order from the 5 drawn landmarks: brows 0-9, nose 10-18, eyes 19-24 and
+    25-30 (six points around each pupil), mouth 31-48."""
+    (le, re, nose, ml, mr) = lms
+    iod = np.linalg.norm(re - le)
+    ring = np.array([[-0.16, 0], [-0.08, -0.05], [0.08, -0.05], [0.16, 0], [0.08, 0.05], [-0.08, 0.05]]) * iod
+    brows = np.concatenate([le + np.linspace(-0.25, 0.2, 5)[:, None] * [iod, 0] + [0, -0.3 * iod],
+                            re + np.linspace(-0.2, 0.25, 5)[:, None] * [iod, 0] + [0, -0.3 * iod]])
+    nose_pts = np.array([nose + [0, -k * 0.12 * iod] for k in (3, 2, 1, 0)]
+                        + [nose + [dx * iod, 0.08 * iod] for dx in (-0.15, -0.08, 0, 0.08, 0.15)])
+    mouth = np.concatenate([ml + t * (mr - ml) + [0, -0.05 * iod * np.sin(np.pi * t)] for t in np.linspace(0, 1, 18)])
+    return np.concatenate([brows, nose_pts, le + ring, re + ring, mouth.reshape(-1, 2)])
 
 
 def _aihub_person(args):
@@ -448,9 +496,12 @@ AIHUB_QUIRKS = ("image_only", "label_only", "age_mismatch", "future_year", "no_b
                 "box_outside", "box_partial", "letter_mismatch")
 
 
+AAF_QUIRKS = {2: "no_points", 5: "unlisted"}
+
+
 def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None = None,
                progress: bool = True) -> dict:
-    """Write `out/utkface`, `out/megaage_asian` and `out/aihub` in their published layouts.
+    """Write `out/utkface`, `out/megaage_asian`, `out/aaf` and `out/aihub` in their published layouts.
 
     sizes: a `SynthConfig` (how many faces per dataset; `quirks` adds malformed records).
     Returns counts of files written per dataset. Existing dataset folders are replaced.
@@ -458,7 +509,7 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     from tqdm.auto import tqdm
 
     out = Path(out)
-    for name in ("utkface", "megaage_asian", "aihub"):
+    for name in ("utkface", "megaage_asian", "aaf", "aihub"):
         if (out / name).exists():
             shutil.rmtree(out / name)
     utk = out / "utkface"
@@ -467,6 +518,9 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     for sub in ("train", "test", "list"):
         (mega / sub).mkdir(parents=True)
     aihub = out / "aihub"
+    aaf = out / "aaf" / "All-Age-Faces Dataset"
+    for sub in ("original images", "aglined faces", "key points", "image sets"):
+        (aaf / sub).mkdir(parents=True)
 
     utk_quirks = {}
     person_quirks: dict[int, dict[int, str]] = {}
@@ -479,6 +533,7 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     jobs = [("utk", (utk, seed, i, utk_quirks.get(i))) for i in range(sizes.utk_faces)]
     jobs += [("mega", (mega, seed, "train", i)) for i in range(sizes.megaage_train)]
     jobs += [("mega", (mega, seed, "test", i)) for i in range(sizes.megaage_test)]
+    jobs += [("aaf", (aaf, seed, i, AAF_QUIRKS.get(i) if sizes.quirks else None)) for i in range(sizes.aaf_faces)]
     jobs += [("aihub", (aihub, seed, pid, sizes.aihub_photos_per_person, person_quirks.get(pid, {})))
              for pid in range(1, sizes.aihub_people + 1)]
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
@@ -503,13 +558,18 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
         n = len(ages[split])
         (mega / "list" / f"{split}_name.txt").write_text("".join(f"{i + 1}.jpg\n" for i in range(n)))
         (mega / "list" / f"{split}_age.txt").write_text("".join(f"{a}\n" for a in ages[split]))
+    # AAF's lists: even image indices in train.txt, odd in val.txt, with a 0/1 second column (not an age).
+    names = {args[2]: r for (kind, args), r in zip(jobs, results) if kind == "aaf" and args[3] != "unlisted"}
+    for split, parity in (("train", 0), ("val", 1)):
+        (aaf / "image sets" / f"{split}.txt").write_text(
+            "".join(f"{n} {i % 3 % 2}\n" for i, n in sorted(names.items()) if i % 2 == parity))
     return {"utkface": sizes.utk_faces, "megaage_asian": sizes.megaage_train + sizes.megaage_test,
-            "aihub": sizes.aihub_people * sizes.aihub_photos_per_person}
+            "aaf": sizes.aaf_faces, "aihub": sizes.aihub_people * sizes.aihub_photos_per_person}
 
 
 def _run_job(job):
     kind, args = job
-    return {"utk": _utk_one, "mega": _megaage_one, "aihub": _aihub_person}[kind](args)
+    return {"utk": _utk_one, "mega": _megaage_one, "aaf": _aaf_one, "aihub": _aihub_person}[kind](args)
 
 
 def compose_photo(path, seed: int = 0, age: float = 35, population: str = "asian", canvas=(480, 360),

@@ -1,4 +1,4 @@
-"""Backbone factory: torchvision ResNets, and a small ResNet for CPU presets."""
+"""Backbone factory: torchvision ResNets and MobileNetV2, and a small ResNet for CPU presets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +12,8 @@ TORCHVISION = {
     "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
     "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
     "resnet50": (tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V2),
+    # ImageNet-initialised and light enough to fine-tune on a CPU (the `mobilenet` preset).
+    "mobilenet_v2": (tvm.mobilenet_v2, tvm.MobileNet_V2_Weights.IMAGENET1K_V1),
 }
 BACKBONES = ("resnet_mini", *TORCHVISION)
 
@@ -41,7 +43,7 @@ class MiniResNet(nn.Module):
 
 
 class TorchvisionBackbone(nn.Module):
-    """A torchvision ResNet without its classifier, taking facelib's normalised input
+    """A torchvision ResNet or MobileNetV2 without its classifier, taking facelib's normalised input
     ((x / 255 − 0.5) / 0.25, see `facelib.data.augment`) and renormalising it to the statistics its
     weights were trained with (from the weights' own transforms)."""
 
@@ -80,7 +82,8 @@ def make_backbone(name: str = "resnet_mini", imagenet: bool = False) -> tuple[nn
     """
     if name == "resnet_mini":
         if imagenet:
-            raise ValueError("backbone='resnet_mini' has no ImageNet weights; use resnet18/34/50 or imagenet_init=False")
+            raise ValueError("backbone='resnet_mini' has no ImageNet weights; use resnet18/34/50, mobilenet_v2 or "
+                             "imagenet_init=False")
         m = MiniResNet()
         return m, m.out_dim
     if name not in TORCHVISION:
@@ -89,7 +92,9 @@ def make_backbone(name: str = "resnet_mini", imagenet: bool = False) -> tuple[nn
     m = ctor(weights=None)
     if imagenet:
         m.load_state_dict(imagenet_state_dict(name))
-    dim = m.fc.in_features
-    m.fc = nn.Identity()
+    if hasattr(m, "fc"):          # ResNets
+        dim, m.fc = m.fc.in_features, nn.Identity()
+    else:                         # MobileNetV2: pooled features, then its classifier
+        dim, m.classifier = m.classifier[-1].in_features, nn.Identity()
     norm = weights.transforms()
     return TorchvisionBackbone(m, norm.mean, norm.std), dim
