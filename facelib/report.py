@@ -165,7 +165,8 @@ def _ordering_verdict(summary: dict, comps: list[dict]) -> str:
         lead = ("condition 3 beat the no-pretraining control" if v_scratch == "a better"
                 else "condition 3 did not beat the no-pretraining control")
         return (f"Here, over {n} seeds, {lead}, and it was equivalent to the supervised control within ±{m:g} "
-                "years: ordering did about as well as age regression on the same photos, not better" + power_words + ".")
+                f"years: ordering did neither better nor worse than age regression on the same photos by more than "
+                f"{m:g} years" + power_words + ".")
     if v_scratch == "a better":
         return (f"Here, over {n} seeds, condition 3 beat the no-pretraining control but neither beat the supervised "
                 f"control nor was shown equivalent to it within ±{m:g} years: that it helped because of ordering is "
