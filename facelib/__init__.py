@@ -1,12 +1,20 @@
 """facelib: does age-order (VCOP) pretraining help single-image facial age regression?
 
-Notebooks import everything from here; see README.md for the pipeline.
+Notebooks import everything from here; see README.md for the pipeline and docs/design.md for the map
+of the package.
 """
-__version__ = "0.1.0"
+from .config import (
+           CONDITIONS,
+           PRESETS,
+           VERSION,
+           Config,
+           SynthConfig,
+           TrainConfig,
+           get_config,
+)
+from .paths import Paths, get_paths
+from .study.notebook import each_seed, setup
 
-from .config import CONDITIONS, PRESETS, Config, TrainConfig, SynthConfig, get_config  # noqa: E402
-from .paths import Paths, get_paths  # noqa: E402
-from .notebook import each_seed, setup  # noqa: E402
-
+__version__ = VERSION
 __all__ = ["__version__", "CONDITIONS", "PRESETS", "Config", "TrainConfig", "SynthConfig", "get_config",
            "Paths", "get_paths", "setup", "each_seed"]

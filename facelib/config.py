@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 
+VERSION = "0.1.0"
 PRESETS = ("smoke", "demo", "mobilenet", "full")
 # The datasets a data folder may hold, each in a folder of this name (`data.readers.READERS`).
 DATASETS = ("utkface", "megaage_asian", "aaf", "aihub", "fgnet")
@@ -221,10 +222,15 @@ class Config:
 _LABELS = re.compile(r"^(.*)_labels(\d+)$")
 
 
-def base_name(name: str) -> str:
-    """`vcop_downstream_labels25` → `vcop_downstream`; `vcop_fixed` → `vcop`."""
+def without_labels(name: str) -> str:
+    """`vcop_downstream_labels25` → `vcop_downstream`: the run a share of the labels was trained for."""
     m = _LABELS.match(name)
-    name = m.group(1) if m else name
+    return m.group(1) if m else name
+
+
+def base_name(name: str) -> str:
+    """The architecture a run name builds: `vcop_downstream_labels25` → `vcop_downstream`; `vcop_fixed` → `vcop`."""
+    name = without_labels(name)
     return name[: -len(FIXED)] if name.endswith(FIXED) else name
 
 
@@ -313,18 +319,18 @@ def get_config(preset: str = "demo", **overrides) -> Config:
     """The preset's config with overrides; nested fields as `"vcop.epochs": 3` or `vcop__epochs=3`."""
     cfg = _preset(preset)
     for key, value in overrides.items():
-        cfg = _override(cfg, key.replace("__", ".").split("."), value)
+        cfg = override(cfg, key.replace("__", ".").split("."), value)
     return cfg.validate()
 
 
-def _override(obj, path, value):
+def override(obj, path, value):
     name = path[0]
     names = {f.name for f in dataclasses.fields(obj)}
     if name not in names:
         raise ValueError(f"unknown config parameter {name!r}; known: {', '.join(sorted(names))}")
     if len(path) == 1:
         return replace(obj, **{name: value})
-    return replace(obj, **{name: _override(getattr(obj, name), path[1:], value)})
+    return replace(obj, **{name: override(getattr(obj, name), path[1:], value)})
 
 
 def config_from_dict(d: dict) -> Config:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .staging import _data_root
+
 SYNTHETIC_MARKER = "SYNTHETIC.json"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 HOME_ENV = "FACELIB_HOME"
@@ -125,7 +127,6 @@ def get_paths(preset: str = "demo", data_root: str = "", out_dir: str = DEFAULT_
                 break
         data = staged_dir(root) / name
         if data.is_dir():
-            from .staging import _data_root
             try:
                 data = _data_root(data)
             except FileNotFoundError:

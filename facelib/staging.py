@@ -19,11 +19,6 @@ COLAB_LOCAL = Path("/content/facelib_data")
 STAGED_MARKER = ".staged.json"  # what was extracted from which archive; not a data file
 
 
-def in_colab() -> bool:
-    import sys
-    return "google.colab" in sys.modules
-
-
 def stage_archive(archive, dest=None, progress: bool = True) -> Path:
     """Extract `archive` (.zip, .tar, .tar.gz, .tgz) straight into `dest` on the local disk (one copy:
     the archive itself is read where it is, e.g. on Drive); return the folder holding utkface/,

@@ -54,7 +54,7 @@ def trained_paths(tiny_data, tiny_cache, tmp_path_factory):
 
 def train_every_run(cfg, paths, fixed_epoch_arm=False):
     """The pretext model, the four conditions and the controls (and the fixed-epoch arm), trained and tested."""
-    from facelib import conditions as C
+    from facelib.study import conditions as C
     for run in (C.baseline, C.korean_finetuned, C.vcop):
         run(cfg, paths, progress=False)
     if fixed_epoch_arm:

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from facelib.bench import bench_steps, format_bench, run_bench
+from facelib.tools.bench import BenchSizes, bench_steps, format_bench, run_bench
 
 
 def test_training_steps_run_for_every_model_family_and_order_head():
@@ -20,9 +20,10 @@ def test_training_steps_run_for_every_model_family_and_order_head():
 
 @pytest.mark.slow
 def test_every_bench_step_on_tiny_sizes_writes_bench_json(tiny_data, tiny_cache, tmp_path):
-    out = run_bench(tiny_cache[0], tiny_data, tmp_path, size=32, device="cpu", workers=(0,), items=64,
-                    step_sizes={"tiny": 16}, step_batches={"regressor resnet50": 2, "order r21d_original": 4},
-                    prepare_photos=4, memory_faces=128)
+    out = run_bench(tiny_cache[0], tiny_data, tmp_path, size=32, device="cpu", workers=(0,),
+                    sizes=BenchSizes(step_sizes={"tiny": 16}, step_batches={"regressor resnet50": 2,
+                                                                             "order r21d_original": 4},
+                                     items=64, prepare_photos=4, memory_faces=128))
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved == json.loads(json.dumps(out))
     assert {r["what"] for r in out["data_path"]} == {"single faces/s", "tuple photos/s (T=4)"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from facelib.runner import list_notebooks
+from facelib.tools.runner import list_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def test_a_notebook_opened_on_its_own_installs_from_facelib_source(tmp_path):
 
 
 def test_readme_badges_are_made_from_the_one_repository_address():
-    from facelib.colab import badges, repository
+    from facelib.tools.colab import badges, repository
     repo = repository(ROOT)
     readme = (ROOT / "README.md").read_text()
     assert badges(root=ROOT) in readme, "README badges are stale: run `facelib badges --write`"

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from facelib import conditions as C
+from facelib.study import conditions as C
 from facelib.config import get_config
 
 
@@ -14,7 +14,7 @@ def _read(paths, name):
 
 
 def test_all_conditions_run_and_write_results(trained_paths, smoke_cfg):
-    from facelib.provenance import CODE_VERSION
+    from facelib.study.provenance import CODE_VERSION
     paths = trained_paths
     for name in ("baseline", "korean_finetuned", "vcop_downstream", "multitrain", "aihub_scratch",
                  "supervised_downstream"):
@@ -153,7 +153,7 @@ def test_each_model_seed_draws_its_own_split_of_the_identities(tiny_cache, smoke
 
 
 def test_the_controls_are_references_not_conditions(trained_paths):
-    from facelib.results import read_results, summarize, summary_table
+    from facelib.reporting.results import read_results, summarize, summary_table
     summary = summarize({0: read_results(trained_paths.results_dir)}, trained_paths)
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
     assert summary["reference"]["aihub_scratch"]["n"] == summary["reference"]["supervised_downstream"]["n"] == 30
@@ -230,7 +230,7 @@ def test_condition_3_its_controls_and_condition_4_see_the_same_labelled_images(t
 
 
 def test_multitrain_uses_condition_3_parameter_groups_and_the_order_loss(tiny_paths, monkeypatch):
-    from facelib import losses as L
+    from facelib.study import losses as L
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2, order_head="vcop", order_loss="soft",
                      backbone_lr_grid=(0.25,))
     model = C.build_multitrain(cfg)
@@ -294,10 +294,10 @@ def test_the_study_on_utkface_and_fgnet_alone(tiny_data, tmp_path):
     import shutil
 
     from facelib.data.prepare import prepare
-    from facelib.notebook import roles
+    from facelib.study.notebook import roles
     from facelib.paths import Paths
-    from facelib.report import conclusion
-    from facelib.results import summarize
+    from facelib.reporting.report import conclusion
+    from facelib.reporting.results import summarize
     root = tmp_path / "public"
     shutil.copytree(tiny_data / "utkface", root / "utkface")
     _fgnet_from(tiny_data, root / "fgnet")
@@ -347,10 +347,10 @@ def test_the_study_on_utkface_fgnet_and_aaf_tests_on_aafs_val_faces(tiny_data, t
     import shutil
 
     from facelib.data.prepare import prepare
-    from facelib.notebook import roles
+    from facelib.study.notebook import roles
     from facelib.paths import Paths
-    from facelib.report import conclusion
-    from facelib.results import summarize
+    from facelib.reporting.report import conclusion
+    from facelib.reporting.results import summarize
     root = tmp_path / "public"
     shutil.copytree(tiny_data / "utkface", root / "utkface")
     shutil.copytree(tiny_data / "aaf", root / "aaf")
@@ -373,7 +373,7 @@ def test_the_study_on_utkface_fgnet_and_aaf_tests_on_aafs_val_faces(tiny_data, t
     assert summary["test_set"] == "aaf" and summary["protocol"]["test_clusters"].startswith("each face its own cluster")
     assert "On AAF's val faces" in conclusion(summary)
     # check-predict: AAF's original images through predict, and its aligned faces framed without landmarks
-    from facelib.predict_check import check
+    from facelib.inference.check import check
     result = check(paths, cfg, "baseline", faces=6, progress=False)
     cases = {c["case"]: c for c in result["cases"]}
     originals = cases["AAF test faces given as their original images (the evaluation aligned them from AAF's landmarks)"]
@@ -386,7 +386,7 @@ def test_the_study_on_utkface_fgnet_and_aaf_tests_on_aafs_val_faces(tiny_data, t
 
 def test_the_run_key_holds_the_resolved_utkface_share_of_fine_tuning_runs_only(tiny_cache):
     from facelib.data.cache import FaceCache
-    from facelib.provenance import run_key
+    from facelib.study.provenance import run_key
     cache = FaceCache(tiny_cache[0], "aihub")
     key = lambda rehearsal=True, **kw: run_key(get_config("smoke", **kw), cache,  # noqa: E731
                                                ("finetune_train",), rehearsal=rehearsal)

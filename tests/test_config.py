@@ -21,7 +21,7 @@ def test_overrides_reach_nested_fields():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"preset": "huge"}, "preset='huge' is not one of 'smoke', 'demo', 'full'"),
+    ({"preset": "huge"}, "preset='huge' is not one of 'smoke', 'demo', 'mobilenet', 'full'"),
     ({"encoder": "vit"}, "encoder='vit' is not one of"),
     ({"tuple_len": 1}, "tuple_len=1: must be between 2 and 5"),
     ({"tuple_len": 7}, "tuple_len=7"),

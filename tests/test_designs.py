@@ -4,7 +4,7 @@ import json
 import pytest
 
 from facelib.config import get_config
-from facelib.designs import DESIGNS, compare_designs, designs_table
+from facelib.tools.designs import DESIGNS, compare_designs, designs_table
 
 
 @pytest.mark.slow
@@ -32,7 +32,7 @@ def test_both_designs_are_trained_on_the_same_data_and_reported(tiny_paths):
 
 
 def test_order_recipes_report_each_recipe_over_seeds(tiny_paths):
-    from facelib.designs import compare_order_recipes, order_recipes_table
+    from facelib.tools.designs import compare_order_recipes, order_recipes_table
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
     recipes = {"T! head": {"order_head": "vcop"}, "score head, greyscale 0.5": {"order_head": "score",
                                                                                  "order_grayscale": 0.5}}

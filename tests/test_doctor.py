@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from facelib.config import get_config
-from facelib.doctor import Sizes, estimate, imagenet_report
+from facelib.tools.doctor import Sizes, estimate, imagenet_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

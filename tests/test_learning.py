@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from facelib import conditions as C
+from facelib.study import conditions as C
 from facelib.config import get_config
 from facelib.data.cache import FaceCache
 from facelib.data.prepare import prepare

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from facelib import losses as L
+from facelib.study import losses as L
 from facelib.data.datasets import permutations
 
 

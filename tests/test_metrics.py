@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from facelib.data.datasets import permutations
-from facelib.metrics import mean_predictor_metrics, order_metrics, regression_metrics
+from facelib.study.metrics import mean_predictor_metrics, order_metrics, regression_metrics
 
 
 def test_regression_metrics_by_hand():

@@ -105,7 +105,7 @@ def test_build_model_by_name(name, encoder):
 
 
 def test_channels_last_leaves_3d_convolutions_alone():
-    from facelib.train import channels_last
+    from facelib.runtime import channels_last
     m = channels_last(R21DOrderModel(4))            # Module.to(memory_format=...) would raise here
     assert m(torch.randn(2, 4, 3, 32, 32))["logits"].shape == (2, 24)
     bb, _ = make_backbone("resnet_mini")

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facelib.cli import main
+from facelib.tools.cli import main
 from facelib.data.synth import compose_photo
 from facelib.paths import Paths
-from facelib.metrics import age_group
+from facelib.study.metrics import age_group
 from facelib.data.detect import aligned_window, detect_faces
-from facelib.predict import face_input, is_face_crop, predict
+from facelib.inference.predict import face_input, is_face_crop, predict
 
 CONDS = {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
 
@@ -86,7 +86,7 @@ def test_a_test_photo_given_as_a_file_gets_the_age_the_evaluation_gave_it(traine
     import pandas as pd
 
     from facelib.data.cache import FaceCache
-    from facelib.predict import load_models, model_age
+    from facelib.inference.models import load_models, model_age
     cache = FaceCache(trained_paths.cache_dir, "megaage_asian")
     preds = pd.read_csv(trained_paths.results_dir / "predictions" / "baseline.csv")
     framing = cache.manifest.set_index("index")["framing"]
@@ -158,7 +158,7 @@ def test_conditions_trained_on_different_data_are_refused(trained_paths, photo, 
 def test_one_seed_answers_and_a_seed_folder_wins_over_loose_weights(trained_paths, photo, tmp_path):
     import shutil
 
-    from facelib.predict import load_models
+    from facelib.inference.models import load_models
     w = _copy_weights(trained_paths, tmp_path / "w")
     shutil.copytree(w / "seed0", w / "seed3")
     shutil.copy(w / "seed0" / "vcop.pt", w / "baseline.pt")          # a stray file at the top: never read
@@ -223,7 +223,7 @@ def test_a_large_photo_is_searched_downscaled_and_answered(trained_paths, tmp_pa
                         centre=(2660, 1580))
     preds = predict(big["path"], trained_paths)
     assert not preds[0].error and not preds[0].whole_image
-    (x0, y0, x1, y1), (t0, u0, t1, u1) = preds[0].box, big["box"]   # in the full photo's pixels
+    (x0, _, x1, _), (t0, _, t1, _) = preds[0].box, big["box"]   # in the full photo's pixels
     assert abs((x0 + x1) / 2 - (t0 + t1) / 2) < 200 and 0.7 < (x1 - x0) / (t1 - t0) < 1.5
 
 
@@ -239,7 +239,7 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     import json
 
     from facelib.config import get_config
-    from facelib.predict_check import check, write
+    from facelib.inference.check import check, write
     result = check(trained_paths, get_config("smoke"), "baseline", faces=4, progress=False)
     later = check(trained_paths, get_config("smoke"), "baseline", faces=4, start=4, progress=False)
     test_set = next(k for k in result["faces_used"] if k != "fgnet")
@@ -261,12 +261,12 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
 def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path, capsys, monkeypatch):
     import json
 
-    import facelib.notebook
+    import facelib.study.notebook
     from facelib.config import get_config
     from facelib.data.cache import FaceCache
     from facelib.data.detect import BOX_WINDOW, CASCADES
-    from facelib.predict_check import EYES_WEIGHTS
-    monkeypatch.setattr(facelib.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
+    from facelib.inference.check import EYES_WEIGHTS
+    monkeypatch.setattr(facelib.study.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
     out = tmp_path / "fit.json"
     assert main(["check-predict", "--fit", "--faces", "6", "--json", str(out)]) == 0
     assert "fitted on 6 UTKFace training chips (12 photos" in capsys.readouterr().out

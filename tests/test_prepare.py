@@ -57,7 +57,6 @@ def test_second_prepare_reuses_the_cache(tiny_data, tmp_path):
 
 
 def test_similarity_alignment_puts_landmarks_on_the_template():
-    rng = np.random.default_rng(0)
     src = ALIGN_TEMPLATE * 100 + 20
     a = np.deg2rad(20)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from facelib.report import (best_per_column, comparison_table, comparisons_table, conclusion, conclusion_markdown,
+from facelib.reporting.report import (best_per_column, comparison_table, comparisons_table, conclusion, conclusion_markdown,
                             group_classification, interval_table)
 
 
@@ -163,7 +163,7 @@ def test_equivalence_to_the_supervised_control_is_said_beside_the_verdict_never_
 
 
 def test_no_pretraining_verdict_from_arms_that_do_not_beat_the_mean_predictor():
-    from facelib.results import withhold
+    from facelib.reporting.results import withhold
     c = _primary("vcop_downstream", "aihub_scratch", -1.0, -1.5, -0.5, "a better", -1.4, -0.6, "not shown equivalent")
     kept = withhold(c, [], "aaf/val")
     assert kept == c                                                   # arms that beat it keep their verdict

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from facelib import conditions as C
+from facelib.study import conditions as C
 from facelib.config import get_config
 from facelib.paths import Paths
-from facelib.results import NothingToReport, collect, summarize, write_summary
+from facelib.reporting.results import NothingToReport, collect, summarize, write_summary
 
 from .conftest import train_every_run
 

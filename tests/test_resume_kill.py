@@ -15,7 +15,7 @@ import sys, torch
 torch.set_num_threads(1)
 from facelib.config import get_config
 from facelib.paths import Paths
-from facelib import conditions
+from facelib.study import conditions
 root, data, cache = map(__import__("pathlib").Path, sys.argv[1:4])
 paths = Paths(root=root, data_root=data, cache_dir=cache, weights_dir=root / "weights", out_dir=root / "outputs",
               synthetic=True)

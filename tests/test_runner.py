@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from facelib.runner import NotebookFailed, list_notebooks, run_notebooks
+from facelib.tools.runner import NotebookFailed, StudyParams, list_notebooks, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["00_prepare-data", "01_ssl-preTextTask", "02_ssl-regression", "03_finetune_base_to_kor",
@@ -28,11 +28,13 @@ def test_notebooks_are_committed_clean():
 
 
 @pytest.mark.slow
-def test_smoke_run_with_two_seeds_executes_every_notebook_under_facelib_home(tmp_path):
-    """`FACELIB_HOME=DIR facelib run`: the data, the cache, the weights and the outputs all under DIR."""
+def test_smoke_run_with_three_seeds_executes_every_notebook_under_facelib_home(tmp_path):
+    """`FACELIB_HOME=DIR facelib run`: the data, the cache, the weights and the outputs all under DIR; the
+    summary holds the equivalence readings, the kept budget, the supervised − no-pretraining pair and the
+    fixed-epoch sensitivity arm."""
     import os
     out, weights = tmp_path / "outputs", tmp_path / "weights"
-    proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--seeds", "0,1",
+    proc = subprocess.run([sys.executable, "-m", "facelib", "run", "--preset", "smoke", "--seeds", "0,1,2",
                            "--label-fractions", "0.5"], cwd=ROOT, capture_output=True, text=True, timeout=1500,
                           env={**os.environ, "FACELIB_HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -41,39 +43,54 @@ def test_smoke_run_with_two_seeds_executes_every_notebook_under_facelib_home(tmp
     assert (tmp_path / "data" / "cache" / "smoke-synthetic" / "utkface.npy").exists()
 
     summary = json.loads((out / "results" / "summary.json").read_text())
-    assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1]
+    assert summary["preset"] == "smoke" and summary["data"] == "synthetic" and summary["seeds"] == [0, 1, 2]
     assert set(summary["conditions"]) == {"baseline", "korean_finetuned", "vcop_downstream", "multitrain"}
     selection = summary["protocol"]["selection"]
-    assert summary["protocol"]["seeds"] == [0, 1] and "pretext_val" in selection["vcop"]["epoch"]
+    assert summary["protocol"]["seeds"] == [0, 1, 2] and "pretext_val" in selection["vcop"]["epoch"]
     assert all("val" in sel["epoch"] and "test" not in sel["epoch"] for sel in selection.values())
     for metrics in [*summary["conditions"].values(), summary["reference"]["aihub_scratch"],
                     summary["reference"]["supervised_downstream"]]:
         assert {"mae", "rmse", "r2", "ca3", "ca5", "n", "mae_seeds", "mae_ci95", "beats_mean_predictor"} <= set(metrics)
-        assert len(metrics["mae_seeds"]) == 2 and metrics["mae"] == pytest.approx(sum(metrics["mae_seeds"]) / 2)
+        assert len(metrics["mae_seeds"]) == 3 and metrics["mae"] == pytest.approx(sum(metrics["mae_seeds"]) / 3)
         assert metrics["mae_ci95"][0] <= metrics["mae"] <= metrics["mae_ci95"][1]
         assert all(math.isfinite(metrics[k]) for k in ("mae", "rmse", "ca3", "ca5")) and metrics["n"] > 0
     assert {(c["a"], c["b"]) for c in summary["comparisons"]} >= {
         ("korean_finetuned", "baseline"), ("vcop_downstream", "baseline"), ("multitrain", "baseline"),
-        ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream")}
-    assert all(c["verdict"] == "no difference shown" and c["seeds"] == 2 for c in summary["comparisons"])
+        ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream"),
+        ("supervised_downstream", "aihub_scratch")}
+    primary = [c for c in summary["comparisons"] if c["role"] == "primary"]
+    assert len(primary) == 3 and all(c["seeds"] == 3 and c["margin"] == 0.5 for c in primary)
+    assert all(c["equivalence"] in ("equivalent within ±0.5 y", "not shown equivalent", "withheld") for c in primary)
+    assert all(c["verdict"] in ("a better", "b better", "no difference shown", "withheld") for c in primary)
+    assert summary["protocol"]["equivalence_margin"]["fixed"] == "2026-12-06"
+    for name in ("vcop", "supervised_pretext", "vcop_fixed", "supervised_pretext_fixed"):
+        b = summary["budget"][name]
+        assert {"kept_epoch", "images_kept", "steps_kept", "kept_epoch_seeds"} <= set(b) and len(b["kept_epoch_seeds"]) == 3
+    fixed = summary["sensitivity"]
+    assert set(fixed["arms"]) == {"vcop_downstream_fixed", "supervised_downstream_fixed"}
+    assert [(c["a"], c["b"]) for c in fixed["comparisons"]][1] == ("vcop_downstream_fixed", "supervised_downstream_fixed")
     assert {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"} <= set(summary["pretext"])
     assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
     assert summary["label_efficiency"]["fractions"] == [0.5, 1.0]
-    assert {c["b"] for c in summary["label_efficiency"]["comparisons"]} == {"aihub_scratch", "supervised_downstream"}
+    assert {(c["a"], c["b"]) for c in summary["label_efficiency"]["comparisons"]} == {
+        ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream"),
+        ("supervised_downstream", "aihub_scratch")}
     assert (out / "figures" / "06_label_efficiency.png").stat().st_size > 1000
-    assert set(summary["budget"]["multitrain"]) == {"images_seen", "epochs", "steps", "seconds"}
+    assert set(summary["budget"]["multitrain"]) == {"images_seen", "epochs", "steps", "seconds", "kept_epoch",
+                                                    "images_kept", "steps_kept", "kept_epoch_seeds"}
     csv = (out / "results" / "summary.csv").read_text().splitlines()
     assert csv[0] == "condition,mae,rmse,r2,ca3,ca5,n"
     assert [line.split(",")[0] for line in csv[1:]] == ["baseline", "korean_finetuned", "vcop_downstream",
                                                         "multitrain", "mean_predictor", "aihub_scratch",
                                                         "supervised_downstream"]
     conclusion = (out / "results" / "conclusion.md").read_text()
-    assert "over 2 model seeds" in conclusion and "synthetic" in conclusion and "supervised_downstream" in conclusion
-    assert "With 2 model seeds, no difference between any two runs is stated" in conclusion
+    assert "over 3 model seeds" in conclusion and "synthetic" in conclusion and "supervised_downstream" in conclusion
+    assert "Condition 3 and its controls (the primary comparisons)" in conclusion
     assert (out / "figures" / "06_mae_ca5.png").stat().st_size > 1000
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         for name in ("baseline", "korean_finetuned", "vcop", "supervised_pretext", "vcop_downstream", "multitrain",
-                     "aihub_scratch", "supervised_downstream"):
+                     "aihub_scratch", "supervised_downstream", "vcop_fixed", "supervised_pretext_fixed",
+                     "vcop_downstream_fixed", "supervised_downstream_fixed"):
             assert (weights / f"seed{seed}" / f"{name}.pt").exists()
             assert list((out / f"seed{seed}" / "runs" / name).rglob("events.out.tfevents.*")), f"no events: {name}"
 
@@ -97,7 +114,8 @@ def _project_with(tmp_path, cells):
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
     _project_with(tmp_path, ["y = 2"])
     with pytest.raises(NotebookFailed) as e:
-        run_notebooks("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w"), root=tmp_path)
+        run_notebooks(StudyParams("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w")),
+                      root=tmp_path)
     assert e.value.notebook == "01_broken.ipynb"
     # In [4]: the parameters cell, papermill's injected parameters, x = 1, then the raise
     assert e.value.cell == 4 and "broken on purpose" in e.value.error
@@ -105,6 +123,6 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
     assert (tmp_path / "out" / "notebooks" / "01_broken.ipynb").exists()       # partial output kept
     assert not (tmp_path / "out" / "notebooks" / "02_never.ipynb").exists()    # stopped there
     # --from skips the notebooks before it
-    times = run_notebooks("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w"),
+    times = run_notebooks(StudyParams("smoke", out_dir=str(tmp_path / "out"), weights_dir=str(tmp_path / "w")),
                           root=tmp_path, start="02")
     assert list(times) == ["02_never"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from facelib.stats import (EQUIVALENCE_MARGIN, EQUIVALENT, MIN_SEEDS, NO_DIFFERENCE, NOT_EQUIVALENT, compare,
+from facelib.reporting.stats import (EQUIVALENCE_MARGIN, EQUIVALENT, MIN_SEEDS, NO_DIFFERENCE, NOT_EQUIVALENT, compare,
                            equivalence, mae_ci, mean_interval, verdict)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from facelib import tables
+from facelib.reporting import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,8 +5,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from facelib.config import TrainConfig
-from facelib.train import CheckpointError, RegressionTask, fit, load_checkpoint, warmup_cosine
+from facelib.checkpoints import CheckpointError, load_checkpoint
+from facelib.config import Config, TrainConfig
+from facelib.study.run import Loaders, RunSpec
+from facelib.study.tasks import OrderTask, RegressionTask
+from facelib.study.train import fit, train_step, warmup_cosine
+
+
+def _spec(model, task, train, val, groups, tc, run_dir, seed=0) -> RunSpec:
+    """A run of `model` on CPU, under no key of its own."""
+    return RunSpec("run", model, task, Loaders(train, val), groups, tc, Config(seed=seed, device="cpu"), {}, run_dir)
 
 
 class Linear(nn.Module):
@@ -34,8 +42,8 @@ def _fit(tmp_path, epochs=6, patience=10, warmup=1, max_epochs=None, lr=0.05, mo
     tc = TrainConfig(epochs=epochs, lr=lr, warmup_epochs=warmup, patience=patience, keep=keep)
     groups = [{"params": model.backbone.parameters(), "lr": lr * 0.5, "name": "backbone"},
               {"params": model.head.parameters(), "lr": lr, "name": "head"}]
-    res = fit(model, RegressionTask("l1"), train, val, param_groups=groups, train_cfg=tc, run_dir=tmp_path / "run",
-              seed=seed, device="cpu", progress=False, max_epochs=max_epochs)
+    res = fit(_spec(model, RegressionTask("l1"), train, val, groups, tc, tmp_path / "run", seed), progress=False,
+              max_epochs=max_epochs)
     return model, res
 
 
@@ -71,8 +79,8 @@ def test_early_stopping_waits_out_warmup(tmp_path):
 def test_the_budget_behind_the_kept_weights_is_not_the_budget_seen(tmp_path):
     """Patience shorter than the epochs: the run stops at epoch 7 and keeps epoch 1's weights, so the
     kept epoch, images and steps are those of epoch 1, not of the 7 epochs seen."""
-    from facelib.provenance import kept_budget
-    from facelib.results import budget_table
+    from facelib.study.provenance import kept_budget
+    from facelib.reporting.results import budget_table
     _, res = _fit(tmp_path, epochs=20, patience=2, warmup=5, lr=0.0)
     assert res.budget["epochs"] == 7 and res.budget["images"] == 7 * 256 and res.budget["steps"] == 7 * 8
     kept = kept_budget(res.budget["images"], res.budget["steps"], res.budget["epochs"], res.kept_epoch + 1)
@@ -161,18 +169,17 @@ def test_resume_with_workers_equals_uninterrupted(tiny_cache, tmp_path):
     from facelib.data.augment import BatchAugment
     from facelib.data.datasets import permutations
     from facelib.data.cache import FaceCache
-    from facelib.train import OrderTask
-    cfg = get_config("smoke", num_workers=2, tuples_per_identity=3, min_age_gap=2)
+    cfg = get_config("smoke", num_workers=2, tuples_per_identity=3, min_age_gap=2, device="cpu")
     cache = FaceCache(tiny_cache[0], "aihub")
 
     def run(where, max_epochs=None):
         torch.manual_seed(0)
         model = build_order_model(cfg)
         tr, va = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", 4)
-        return fit(model, OrderTask(permutations(4), augment=BatchAugment()), tr, va,
-                   param_groups=[{"params": model.parameters(), "lr": 1e-3}],
-                   train_cfg=TrainConfig(epochs=3, warmup_epochs=0, patience=9), run_dir=tmp_path / where,
-                   device="cpu", progress=False, max_epochs=max_epochs)
+        spec = RunSpec("run", model, OrderTask(permutations(4), augment=BatchAugment()), Loaders(tr, va),
+                       [{"params": model.parameters(), "lr": 1e-3}], TrainConfig(epochs=3, warmup_epochs=0, patience=9),
+                       cfg, {}, tmp_path / where)
+        return fit(spec, progress=False, max_epochs=max_epochs)
     full = run("full")
     run("part", max_epochs=1)
     resumed = run("part")
@@ -192,9 +199,8 @@ def test_a_task_that_maximises_keeps_its_highest_epoch(tmp_path):
     torch.manual_seed(123)
     model = Linear()
     train, val = DataLoader(_data(), batch_size=32, shuffle=True), DataLoader(_data(64, seed=1), batch_size=64)
-    res = fit(model, Scored("l1"), train, val, param_groups=[{"params": model.parameters(), "lr": 0.05}],
-              train_cfg=TrainConfig(epochs=6, lr=0.05, warmup_epochs=1, patience=10), run_dir=tmp_path / "run",
-              device="cpu", progress=False)
+    res = fit(_spec(model, Scored("l1"), train, val, [{"params": model.parameters(), "lr": 0.05}],
+                    TrainConfig(epochs=6, lr=0.05, warmup_epochs=1, patience=10), tmp_path / "run"), progress=False)
     h = res.history
     assert res.best_metric == pytest.approx(h["val_score"].max()) and res.best_epoch == int(h["val_score"].argmax())
     assert res.best_epoch > 0
@@ -202,7 +208,6 @@ def test_a_task_that_maximises_keeps_its_highest_epoch(tmp_path):
 
 def test_order_task_reports_kendall_tau_of_its_top1_order():
     from facelib.data.datasets import permutations
-    from facelib.train import OrderTask
     perms = permutations(3)
 
     class Fixed(nn.Module):
@@ -223,7 +228,7 @@ def test_order_task_reports_kendall_tau_of_its_top1_order():
                                               ((9, 0), torch.bfloat16)])
 def test_mixed_precision_follows_the_gpus_hardware(monkeypatch, capability, dtype):
     """A T4 (7.5) says bf16 is "supported" through emulation: fit must use fp16 with a GradScaler there."""
-    from facelib.train import amp_dtype
+    from facelib.runtime import amp_dtype
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert amp_dtype(torch.device("cuda")) == dtype
@@ -239,15 +244,14 @@ def test_a_partial_run_is_not_finished_and_says_so(tmp_path):
 
 def test_micro_batches_give_the_gradients_of_the_whole_batch(tmp_path):
     """Chunks of a batch, their losses weighted by their share, add up to the whole batch's step."""
-    from facelib.config import TrainConfig as TC
-    from facelib.train import _step
+    from facelib.study.run import RunState
 
     def grads(micro):
         torch.manual_seed(0)
         model = Linear()
         x, y = _data(24).tensors
-        _step(model, RegressionTask("l1"), (x, y), torch.amp.GradScaler("cuda", enabled=False), torch.device("cpu"),
-              False, TC(micro_batch=micro), {"micro_batch": 0})
+        spec = _spec(model, RegressionTask("l1"), None, None, [], TrainConfig(micro_batch=micro), tmp_path)
+        train_step(spec, torch.amp.GradScaler("cuda", enabled=False), (x, y), RunState(), torch.device("cpu"))
         return [p.grad.clone() for p in model.parameters()]
     for a, b in zip(grads(0), grads(5)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -266,9 +270,8 @@ def test_a_batch_out_of_gpu_memory_is_accumulated_in_halves(tmp_path, monkeypatc
     model = Linear()
     train, val = DataLoader(_data(), batch_size=32, shuffle=True), DataLoader(_data(64, seed=1), batch_size=8)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
-    res = fit(model, Hungry("l1"), train, val, param_groups=[{"params": model.parameters(), "lr": 0.05}],
-              train_cfg=TrainConfig(epochs=2, lr=0.05, warmup_epochs=0, patience=10), run_dir=tmp_path / "run",
-              device="cpu", progress=False)
+    res = fit(_spec(model, Hungry("l1"), train, val, [{"params": model.parameters(), "lr": 0.05}],
+                    TrainConfig(epochs=2, lr=0.05, warmup_epochs=0, patience=10), tmp_path / "run"), progress=False)
     assert "accumulating gradients over chunks of 16" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "run" / "last.pt")["micro_batch"] == 8
     assert res.budget["images"] == 2 * 256 and res.history["val_mae"].iloc[-1] < res.history["val_mae"].iloc[0]

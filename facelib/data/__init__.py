@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+from ..paths import SYNTH_VERSION, SYNTHETIC_MARKER, staged_dir, write_synthetic_marker
+from ..staging import stage_archive
 from .cache import FaceCache, report_table, ridge_signal_check
 from .prepare import prepare
 from .readers import READERS, read_aihub, read_fgnet, read_megaage, read_utkface
 from .records import DatasetLayoutError, FaceRecord, SkipReport
+from .synth import synthesize
 
 __all__ = ["FaceCache", "prepare", "report_table", "ridge_signal_check", "READERS", "read_aihub",
            "read_megaage", "read_utkface", "read_fgnet", "DatasetLayoutError", "FaceRecord", "SkipReport", "ensure_data"]
@@ -16,13 +19,9 @@ def ensure_data(paths, cfg, progress: bool = True) -> None:
     """Generate the synthetic datasets when `paths` points at them and they are missing or
     were generated with another preset, seed or generator version; stage an archive to the local disk; check
     that a real data folder exists. Returns the data folder to read."""
-    from ..paths import SYNTH_VERSION, SYNTHETIC_MARKER, write_synthetic_marker
-    from .synth import synthesize
 
     marker = paths.data_root / SYNTHETIC_MARKER
     if paths.archive is not None:
-        from ..paths import staged_dir
-        from ..staging import stage_archive
         dest = staged_dir(paths.root) / paths.data_root.relative_to(staged_dir(paths.root)).parts[0]
         paths.data_root = stage_archive(paths.archive, dest, progress=progress)
     elif paths.synthetic:

@@ -30,11 +30,6 @@ def is_greyscale(x: torch.Tensor, max_chroma: float = 6.0) -> torch.Tensor:
     return (x.amax(-3) - x.amin(-3)).mean((-2, -1)) < max_chroma
 
 
-def denormalize(x: torch.Tensor):
-    """A normalised (3, H, W) tensor back to an (H, W, 3) float image in [0, 1], for plots."""
-    return (x.detach().cpu().float() * STD + MEAN).clamp(0, 1).permute(1, 2, 0).numpy()
-
-
 class BatchAugment(nn.Module):
     """Per-image random resized crop (scale, aspect), horizontal flip, brightness, contrast,
     saturation and greyscale, for a uint8 batch (..., 3, H, W); returns normalised floats.

@@ -65,10 +65,6 @@ class FaceCache:
         return len(self.manifest)
 
 
-def load_report(cache_dir) -> dict:
-    return json.loads((Path(cache_dir) / "report.json").read_text())
-
-
 def report_table(report: dict) -> pd.DataFrame:
     """One row per (dataset, reason): skipped and noted counts, found and kept per dataset, and how the
     kept faces were framed (landmarks, a box, a whole aligned chip, the face and eyes found, the

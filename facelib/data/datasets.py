@@ -5,13 +5,14 @@ normalisation happen per batch on the training device (`facelib.data.augment`)."
 from __future__ import annotations
 
 import itertools
-import math
+import random
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .cache import FaceCache
+
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 → (3, H, W) uint8 tensor (a copy: the cache is a read-only memmap)."""
@@ -171,13 +172,8 @@ class OrderTupleDataset(Dataset):
         return photos, torch.tensor(label), torch.tensor(ages[perm.numpy()], dtype=torch.float32)
 
 
-def chance_top_k(tuple_len: int, k: int) -> float:
-    return min(k, math.factorial(tuple_len)) / math.factorial(tuple_len)
-
-
 def seed_worker(worker_id: int) -> None:
     """DataLoader worker_init_fn: numpy and random follow torch's per-worker seed."""
-    import random
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)

@@ -5,8 +5,9 @@ import hashlib
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from . import detect
 from .align import ALIGN_TEMPLATE, MIN_FACE_PIXELS, align_face, crop_face
 from .records import FaceRecord
 
@@ -37,7 +38,6 @@ def decode_photo(raw: bytes, label_size=None) -> Image.Image | None:
     """The photo in `raw` as RGB, turned upright by its EXIF orientation. With `label_size` (the
     width and height its label's box and landmarks refer to), the orientation whose size matches
     the label: upright, else as stored; None when neither does."""
-    from PIL import ImageOps
     with Image.open(io.BytesIO(raw)) as im:
         im.load()
         upright = ImageOps.exif_transpose(im)
@@ -73,10 +73,9 @@ def process_record(rec: FaceRecord, size: int, margin: float) -> tuple[str, str,
     if img is None:
         return "image_size_mismatch", digest, None, "", None
     if rec.find_face and rec.landmarks is None:
-        from .detect import frame_photo
         if min(img.size) < MIN_FACE_PIXELS:
             return "face_too_small", digest, None, "", None
-        framing = frame_photo(img)
+        framing = detect.frame_photo(img)
         if framing is None:
             return "ok", digest, None, NO_FACE, None
         face = align_face(img, framing.pupils, size, ALIGN_TEMPLATE[:2])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-
 # Two UTKFace crops are one photo when their 16 x 16 grey thumbnails differ by less than this mean
 # absolute grey level: far above what repeats differ by, far below what different people whose
 # coarse hashes collide differ by (docs/data.md).

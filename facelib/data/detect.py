@@ -16,8 +16,8 @@ import numpy as np
 
 from .align import ALIGN_TEMPLATE
 
-# OpenCV's three frontal-face cascades, all run on the plain grey photo; a face is where their boxes
-# agree. Histogram equalisation (used before) hid about one real face in ten and most eyes.
+# OpenCV's three frontal-face cascades, all run on the plain grey photo (not histogram-equalised, which
+# hides real faces and eyes: docs/predict.md); a face is where their boxes agree.
 CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.xml",
             "haarcascade_frontalface_alt2.xml")
 EYE_CASCADE = "haarcascade_eye.xml"

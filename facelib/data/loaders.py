@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
+from ..runtime import resolve_device
 from .cache import FaceCache
 from .datasets import FaceDataset, MixedFaceDataset, OrderTupleDataset, seed_worker
 
 
 def make_loader(ds, batch_size: int, shuffle: bool, cfg) -> DataLoader:
-    from ..train import resolve_device
     # Workers are started afresh each epoch (not persistent), so they take their seeds from the
     # per-epoch seed of `fit`: a resumed run draws the same batches as an uninterrupted one.
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(ds) > batch_size,

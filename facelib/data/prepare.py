@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..config import DATASETS
 from ..staging import STAGED_MARKER
-from .decode import process_record
+from .decode import NO_FACE, frame_with, process_record
 from .dedup import same_photo_groups
 from .readers import READERS
 from .records import safe_name
@@ -97,7 +99,6 @@ def default_workers() -> int:
 
 def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, workers=None,
                  asian_test: bool = False) -> dict:
-    from tqdm.auto import tqdm
 
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
     if asian_test:
@@ -138,7 +139,6 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
                 record(_process_chunk(job))
             _WORKER.clear()
         else:
-            from multiprocessing import get_context
             ctx = get_context("fork" if os.name == "posix" else "spawn")
             with ctx.Pool(workers, initializer=_open_worker, initargs=(str(tmp),)) as pool:
                 for rows in pool.imap_unordered(_process_chunk, jobs):
@@ -215,7 +215,6 @@ def _frame_the_rest(records, done: dict, tmp: Path, size: int) -> dict:
     """{record index: how its face was framed}, after framing the faces of an aligned dataset in which
     no face was found: aligned from the median pupils of the faces found in the same dataset (its images
     share one framing), or, where none was found at all, its central square."""
-    from .decode import NO_FACE, frame_with
     how = {i: d[2] for i, d in done.items()}
     missing = [i for i, d in done.items() if d[0] == "ok" and d[2] == NO_FACE]
     if not missing:

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..config import DATASETS
 from .records import DatasetLayoutError, FaceRecord, SkipReport
@@ -213,9 +214,8 @@ def _aihub_record(img: Path, lbl: Path, root: Path, report: SkipReport, max_year
         report.skip("no_box", rel)
         return None
     if width is None:
-        from PIL import Image  # reads the header only
         try:
-            with Image.open(img) as im:
+            with Image.open(img) as im:  # reads the header only
                 width, height = im.size
         except OSError:
             report.skip("unreadable_image", img.relative_to(root))

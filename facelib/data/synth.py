@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from tqdm.auto import tqdm
+
+from .align import align_face, similarity_transform
 
 AIHUB_IMAGE_DIR = "01.원천데이터"
 AIHUB_LABEL_DIR = "02.라벨링데이터"
@@ -353,7 +356,6 @@ def _aligned_chip(p: Person, age: float, rng, size: int) -> Image.Image:
     """An aligned and cropped chip, as UTKFace and MegaAge-Asian publish them: a photo aligned on
     its landmarks, with a little alignment noise, onto the template `prepare` aligns AIHub and
     FG-NET faces to (measured on real UTKFace chips), so that every dataset is framed alike."""
-    from .align import align_face
     # The aligned window (eyes 0.39 of its side apart) spans about 0.6-0.75 of the face layer: a canvas
     # 1.5 times the chip holds it with room for pose and position, at a quarter of the pixels of 2x.
     canvas = int(1.5 * size)
@@ -384,7 +386,6 @@ def _utk_one(args):
 def _aligned_view(img: Image.Image, eyes: np.ndarray, size, eyes_at, rng) -> Image.Image:
     """`img` turned and scaled so that its pupils `eyes` land at `eyes_at` (fractions of `size`, with a
     little alignment noise): an aligned image in a dataset's own, looser framing."""
-    from .align import similarity_transform
     w, h = size
     dst = np.array(eyes_at, float) * (w, h) + rng.normal(0, 0.01 * w, (2, 2))
     inv = np.linalg.inv(similarity_transform(np.asarray(eyes, float), dst))
@@ -506,7 +507,6 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     sizes: a `SynthConfig` (how many faces per dataset; `quirks` adds malformed records).
     Returns counts of files written per dataset. Existing dataset folders are replaced.
     """
-    from tqdm.auto import tqdm
 
     out = Path(out)
     for name in ("utkface", "megaage_asian", "aaf", "aihub"):

@@ -8,6 +8,8 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock
 
+from ..data.augment import MEAN, STD
+
 TORCHVISION = {
     "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
     "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
@@ -49,7 +51,6 @@ class TorchvisionBackbone(nn.Module):
 
     def __init__(self, net: nn.Module, mean, std):
         super().__init__()
-        from ..data.augment import MEAN, STD
         self.net = net
         mean, std = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
         # x' = ((x * STD + MEAN) − mean) / std as one scale and shift per channel

@@ -6,11 +6,17 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..config import FINETUNE_ARMS, SUPERVISED_PRETEXT, Config, base_name, config_from_dict
+from ..config import (
+    FINETUNE_ARMS,
+    SUPERVISED_PRETEXT,
+    Config,
+    base_name,
+    config_from_dict,
+)
 from .backbones import make_backbone
 from .heads import AgeRegressor, KoreanHead, SimpleHead
 from .order import Shared2DOrderModel
-from .r21d import R21DOriginal, R21DOrderModel, R21DRegressor
+from .r21d import R21DOrderModel, R21DOriginal, R21DRegressor
 
 
 def build_regressor(cfg: Config, head: str = "simple", encoder: str = "shared2d") -> nn.Module:

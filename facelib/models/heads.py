@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
 # Ages a regressor may predict at inference (evaluation mode); training sees the raw output.
 AGE_RANGE = (0.0, 120.0)
 

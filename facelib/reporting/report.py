@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .config import CONDITIONS, CONTROL, CONTROLS, IDENTITY_NAMES, SUPERVISED_CONTROL, TEST_NAMES, TEST_SPLIT
-from .metrics import AGE_GROUPS, age_group, group_label
-from .results import AGE_LOSS_NAMES, WITHHELD, role
+from ..config import (
+    CONDITIONS,
+    CONTROL,
+    CONTROLS,
+    IDENTITY_NAMES,
+    SUPERVISED_CONTROL,
+    TEST_NAMES,
+    TEST_SPLIT,
+)
+from ..study.metrics import AGE_GROUPS, age_group, group_label
+from .results import AGE_LOSS_NAMES, WITHHELD, role, summary_table
 from .stats import MIN_SEEDS
 
 LOWER_IS_BETTER = {"mae", "rmse"}
-# Figures the original prototype reported on the real MegaAge-Asian test set
-# (shared/seeds/README.md): another implementation on real data, never ranked with ours.
+# Figures the original prototype's README reported on the real MegaAge-Asian test set (docs/design.md):
+# another implementation on real data, never ranked with ours.
 ORIGINAL_FIGURES = pd.DataFrame(
     {"mae": [9.99, 8.59, 16.25, 10.72], "rmse": [12.40, 11.25, 20.40, 14.07], "r2": [0.29, 0.42, np.nan, np.nan]},
     index=list(CONDITIONS))
@@ -20,7 +28,6 @@ ORIGINAL_PRETEXT = {"top1": 0.197, "top3": 0.481, "kendall_tau": 0.421, "spearma
 
 
 def comparison_table(summary: dict) -> pd.DataFrame:
-    from .results import summary_table
     return summary_table(summary).astype({"n": int})
 
 
@@ -77,7 +84,7 @@ def comparisons_table(summary: dict) -> pd.DataFrame:
                          for c in comps])
 
 
-def budget_table(summary: dict) -> pd.DataFrame:
+def budget_frame(summary: dict) -> pd.DataFrame:
     """Images seen, epochs, optimizer steps and wall seconds of every run, and the epoch, images and
     steps behind the weights it kept, means over seeds."""
     table = pd.DataFrame({n: {k: v for k, v in b.items() if k != "kept_epoch_seeds"}

@@ -5,9 +5,10 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import project_root
+from ..paths import get_paths, project_root
 
 
 class NotebookFailed(RuntimeError):
@@ -27,25 +28,33 @@ def list_notebooks(root=None) -> list[Path]:
     return nbs
 
 
-def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", weights_dir: str = "weights",
-                  seeds=(0,), start: str | None = None, only: list[str] | None = None, root=None,
-                  log_output: bool = False, data_seed: int = 0, extra: dict | None = None) -> dict:
+@dataclass
+class StudyParams:
+    """The parameters every notebook's `parameters` cell takes, and the extras some declare."""
+    preset: str = "demo"
+    data_root: str = ""
+    out_dir: str = "outputs"
+    weights_dir: str = "weights"
+    seeds: tuple = (0,)
+    data_seed: int = 0
+    extra: dict = field(default_factory=dict)  # e.g. {"label_fractions": [0.25]}: for notebooks that declare them
+
+
+def run_notebooks(params: StudyParams, start: str | None = None, only: list[str] | None = None, root=None,
+                  log_output: bool = False) -> dict:
     """Run every notebook (from `start`, e.g. "03") and return {notebook: seconds}.
 
-    seeds: model seeds; every notebook trains or reads each (same data, per-seed weights and results).
-    extra: more parameters for the notebooks that declare them (e.g. {"label_fractions": [0.25]}).
-
-    Executed copies go to the run's outputs folder (`paths.get_paths`), under notebooks/. Raises
-    NotebookFailed naming the notebook and cell.
+    Every notebook trains or reads each seed of `params.seeds` (same data, per-seed weights and
+    results). Executed copies go to the run's outputs folder (`paths.get_paths`), under notebooks/.
+    Raises NotebookFailed naming the notebook and cell.
     """
-    import papermill as pm
+    import papermill as pm  # the notebooks' extra (`pip install facelib[notebooks]`)
     from papermill.exceptions import PapermillExecutionError
 
-    from .paths import get_paths
     root = project_root(root)
-    data = str(Path(data_root).expanduser().resolve()) if data_root else ""
+    data = str(Path(params.data_root).expanduser().resolve()) if params.data_root else ""
     # The notebooks resolve the same parameters the same way (per data folder, under FACELIB_HOME).
-    out = get_paths(preset, data, out_dir, weights_dir, root=root).out_dir
+    out = get_paths(params.preset, data, params.out_dir, params.weights_dir, root=root).out_dir
     nbs = list_notebooks(root)
     if start:
         nbs = [nb for nb in nbs if nb.name[:2] >= start[:2]]
@@ -56,8 +65,9 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     # The python3 kernel spec runs `python`; make that this interpreter.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    params = {"preset": preset, "data_root": data, "out_dir": str(out_dir), "weights_dir": str(weights_dir),
-              "seeds": [int(s) for s in seeds], "data_seed": data_seed, "progress": False, "interactive": False}
+    values = {"preset": params.preset, "data_root": data, "out_dir": str(params.out_dir),
+              "weights_dir": str(params.weights_dir), "seeds": [int(s) for s in params.seeds],
+              "data_seed": params.data_seed, "progress": False, "interactive": False}
     times = {}
     for nb in nbs:
         dest = out / "notebooks" / nb.name
@@ -65,8 +75,8 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
         t0 = time.time()
         try:
             declared = {p["name"] for p in pm.inspect_notebook(str(nb)).values()}
-            extras = {k: v for k, v in (extra or {}).items() if k in declared}
-            pm.execute_notebook(str(nb), str(dest), parameters={**params, **extras}, cwd=str(nb.parent),
+            extras = {k: v for k, v in params.extra.items() if k in declared}
+            pm.execute_notebook(str(nb), str(dest), parameters={**values, **extras}, cwd=str(nb.parent),
                                 kernel_name="python3", progress_bar=False, log_output=log_output)
         except PapermillExecutionError as e:
             source = ""
@@ -82,5 +92,6 @@ def run_notebooks(preset: str = "demo", data_root: str = "", out_dir: str = "out
         print(f"  done in {times[nb.stem]:.1f}s → {dest}", flush=True)
     times_path = out / "run_times.json"
     previous = json.loads(times_path.read_text()) if times_path.exists() else {}
-    times_path.write_text(json.dumps({**previous, "preset": preset, "seeds": list(params["seeds"]), **times}, indent=2))
+    times_path.write_text(json.dumps({**previous, "preset": params.preset, "seeds": values["seeds"], **times},
+                                     indent=2))
     return times

@@ -49,10 +49,6 @@ def mean_predictor_metrics(train_ages, true) -> dict:
     return {**regression_metrics(np.full(len(true), mean), true), "predicts": mean}
 
 
-def _ranks_from_perm(perms, idx):
-    return np.asarray(perms)[np.asarray(idx)]
-
-
 def order_metrics(logits, labels, perms, ages=None, gap_bins=(0, 5, 10, 20, 40, 200), grey=None) -> dict:
     """Top-1, top-3, exact match, mean Kendall tau and Spearman rho between predicted and
     true orders, pairwise order accuracy by age gap, and their chance levels.

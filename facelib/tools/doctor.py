@@ -9,21 +9,30 @@ and image size) and the number of images each notebook puts through them.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .config import DATASETS, TEST_SPLIT, Config
-from .data.readers import IMAGE_SUFFIXES, aaf_root
-from .data.splits import IDENTITY_SPLITS, SPLIT_FRACTIONS
+from ..config import DATASETS, TEST_SPLIT, Config
+from ..data.augment import BatchAugment
+from ..data.cache import FaceCache
+from ..data.datasets import permutations
+from ..data.readers import IMAGE_SUFFIXES, aaf_root
+from ..data.splits import IDENTITY_SPLITS, SPLIT_FRACTIONS
+from ..models.backbones import TORCHVISION
+from ..models.build import build_order_model, build_regressor
+from ..runtime import amp_dtype, resolve_device
+from ..study.run import Loaders, RunSpec, RunState
+from ..study.tasks import OrderTask, RegressionTask
+from ..study.train import train_step
 
 PROBE_STEPS = 3
 
 
 def device_report(device=None) -> dict:
-    from .train import amp_dtype, resolve_device
     device = resolve_device(device or "auto")
     out = {"torch": torch.__version__, "cuda": torch.version.cuda or "none", "device": device.type}
     if device.type == "cuda":
@@ -40,7 +49,6 @@ def device_report(device=None) -> dict:
 def imagenet_report(cfg: Config) -> str:
     if not cfg.imagenet_init:
         return f"not used (imagenet_init=False, backbone {cfg.backbone})"
-    from .models.backbones import TORCHVISION
     _, weights = TORCHVISION[cfg.backbone]
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if path.is_file():
@@ -71,7 +79,6 @@ class Sizes:
 
     @classmethod
     def of(cls, cfg: Config, paths, photos: dict) -> "Sizes":
-        from .data.cache import FaceCache
         try:
             utk = FaceCache(paths.cache_dir, "utkface").manifest["split"].value_counts()
             idm = FaceCache(paths.cache_dir, cfg.identities).manifest["split"].value_counts()
@@ -96,10 +103,6 @@ class Sizes:
 def probe_rates(cfg: Config, device=None, steps: int = PROBE_STEPS) -> dict:
     """Training images/s of the preset's regressor and order model at its batch sizes, and their peak
     GPU memory, from a few timed steps (the first is a warm-up)."""
-    from .models.build import build_order_model, build_regressor
-    from .train import OrderTask, RegressionTask, _step, amp_dtype, resolve_device
-    from .data.augment import BatchAugment
-    from .data.datasets import permutations
     device = resolve_device(device or cfg.device)
     size = cfg.image_size
     probes = {"regressor": (lambda: build_regressor(_no_download(cfg), encoder=cfg.encoder),
@@ -121,7 +124,8 @@ def probe_rates(cfg: Config, device=None, steps: int = PROBE_STEPS) -> dict:
                      torch.rand(n, cfg.tuple_len) * 80)
             per_item = cfg.tuple_len
         batch = tuple(b.to(device) for b in batch)
-        state = {"micro_batch": 0}
+        spec = RunSpec(name, model, task, Loaders(None, None), [], tc, cfg, {}, Path(tempfile.gettempdir()))
+        state = RunState()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         model.train()
@@ -132,20 +136,19 @@ def probe_rates(cfg: Config, device=None, steps: int = PROBE_STEPS) -> dict:
                     torch.cuda.synchronize(device)
                 t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            _step(model, task, batch, scaler, device, cfg.amp, tc, state)
+            train_step(spec, scaler, batch, state, device)
             scaler.step(opt)
             scaler.update()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         rate = steps * n * per_item / (time.perf_counter() - t0)
-        out[name] = {"images_per_s": rate, "batch": n, "micro_batch": state["micro_batch"] or n,
+        out[name] = {"images_per_s": rate, "batch": n, "micro_batch": state.micro_batch or n,
                      "peak_gb": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
         del model, opt
     return out
 
 
 def _no_download(cfg: Config) -> Config:
-    from dataclasses import replace
     return replace(cfg, imagenet_init=False)  # the probe times the architecture; its weights do not matter
 
 

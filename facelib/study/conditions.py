@@ -1,17 +1,18 @@
-"""The study's recipes, each a plain function over the one `fit` loop, readable top to bottom.
+"""The study's recipes, each a plain function that builds its runs (`RunSpec`) for the one `fit` loop.
 
 - `baseline`              backbone + simple head on UTKFace
 - `korean_finetuned`      the baseline's backbone, deeper head, on the identities' fine-tuning people
 - `vcop`                  order pretraining on the identities' pretext people
 - `supervised_pretext`    plain age regression on exactly the photos `vcop` sees, with its budget
-- `vcop_downstream`       the order-pretrained encoder fine-tuned for age (condition 3), and its controls,
-  fine-tuned exactly alike: `aihub_scratch` (from the weights the pretext model started from) and
-  `supervised_downstream` (from `supervised_pretext`)
+- `finetune_arm`          the order-pretrained encoder fine-tuned for age (condition 3, `vcop_downstream`),
+  and its controls, fine-tuned exactly alike: `aihub_scratch` (from the weights the pretext model
+  started from) and `supervised_downstream` (from `supervised_pretext`)
 - `multitrain`            order loss and age loss in every step (condition 4)
 
 Each writes `weights/<name>.pt` and `outputs/results/<name>.json`; `evaluate.evaluate_condition` adds
 the test split's metrics. Condition 3, its controls and condition 4 each train once per backbone
-learning-rate multiplier in `backbone_lr_grid` and keep the one with the lowest validation MAE.
+learning-rate multiplier in `backbone_lr_grid` and keep the one with the lowest validation MAE. What
+each run is, which notebook trains it and what it starts from: `registry.RUNS`.
 """
 from __future__ import annotations
 
@@ -21,33 +22,41 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .config import (CONTROL, FINETUNE_ARMS, FIXED, SUPERVISED_CONTROL, SUPERVISED_PRETEXT, Config, base_name,
-                     config_from_dict, labelled_name)
-from .data.augment import BatchAugment
-from .data.cache import FaceCache
-from .data.datasets import permutations
-from .data.loaders import face_loaders, split_loader, tuple_loaders
+from ..checkpoints import load_checkpoint, save_atomic
+from ..config import (
+    FINETUNE_ARMS,
+    FIXED,
+    SUPERVISED_CONTROL,
+    SUPERVISED_PRETEXT,
+    Config,
+    config_from_dict,
+    labelled_name,
+)
+from ..data.augment import BatchAugment
+from ..data.cache import FaceCache
+from ..data.datasets import permutations
+from ..data.loaders import face_loaders, split_loader, tuple_loaders
+from ..models import set_output_bias
+from ..models.build import (
+    build_multitrain,
+    build_order_model,
+    build_regressor,
+    model_from_checkpoint,
+)
+from ..paths import Paths
+from ..registry import RUNS, notebook_of, weights_path
+from ..runtime import seed_everything
 from .evaluate import evaluate_condition
 from .metrics import order_metrics, regression_metrics
-from .models import set_output_bias
-from .models.build import build_multitrain, build_order_model, build_regressor, model_from_checkpoint
-from .paths import Paths
-from .provenance import key_id, record_fields, run_key, weights_fields
-from .results import write_result
-from .train import (FitResult, MultiTask, OrderTask, RegressionTask, ZipLoader, fit, load_checkpoint, predict,
-                    predict_order, save_atomic, seed_everything)
+from .provenance import key_id, record_fields, run_key, state_hash, weights_fields
+from .records import write_result
+from .run import Loaders, RunSpec
+from .tasks import MultiTask, OrderTask, RegressionTask, ZipLoader
+from .train import FitResult, fit, predict_ages, predict_order
 
 # The encoder weights every pretext model (and `aihub_scratch`) starts from, saved by `vcop` for
 # measuring what pretraining changed (frozen-encoder probes).
 PRETEXT_START = "pretext_start"
-PREREQUISITE_NOTEBOOK = {"baseline": "03_finetune_base_to_kor", "korean_finetuned": "03_finetune_base_to_kor",
-                         "vcop": "01_ssl-preTextTask", PRETEXT_START: "01_ssl-preTextTask",
-                         SUPERVISED_PRETEXT: "02_ssl-regression",
-                         "vcop_downstream": "02_ssl-regression", CONTROL: "02_ssl-regression",
-                         SUPERVISED_CONTROL: "02_ssl-regression", "multitrain": "05_multitrain"}
-# Where each fine-tuning arm starts: the pretext run whose encoder it loads (None: the weights the
-# pretext model started from).
-ARM_START = {"vcop_downstream": "vcop", CONTROL: None, SUPERVISED_CONTROL: SUPERVISED_PRETEXT}
 
 
 @dataclass
@@ -62,22 +71,11 @@ class RunResult:
     selection: dict | None = None   # the backbone multipliers tried and the one kept
 
 
-def check_name(name: str) -> str:
-    if base_name(name) not in PREREQUISITE_NOTEBOOK:
-        raise ValueError(f"condition={name!r} is not one of {', '.join(map(repr, PREREQUISITE_NOTEBOOK))}")
-    return name
-
-
-def weights_path(paths: Paths, name: str) -> Path:
-    return paths.weights_dir / f"{check_name(name)}.pt"
-
-
 def load_model(name: str, paths: Paths, device="cpu") -> tuple[nn.Module, Config]:
     """Rebuild a trained run from `weights/<name>.pt`; a clear error says which notebook makes it."""
     path = weights_path(paths, name)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no trained {name!r} weights; run notebook "
-                                f"{PREREQUISITE_NOTEBOOK[base_name(name)]} first")
+        raise FileNotFoundError(f"{path}: no trained {name!r} weights; run notebook {notebook_of(name)} first")
     model, cfg = model_from_checkpoint(name, load_checkpoint(path, map_location=device))
     return model.to(device).eval(), cfg
 
@@ -90,17 +88,43 @@ def identities(cfg: Config, paths: Paths) -> FaceCache:
 
 # ---------------------------------------------------------------- shared steps
 
-def _train(name: str, cfg: Config, paths: Paths, model, task, train_loader, val_loader, groups, tc, key,
-           progress: bool, max_epochs=None, part: str = "") -> FitResult:
-    """`fit` into weights/runs/<name>[/<part>]/, with TensorBoard and history under outputs/runs/."""
-    sub = f"{name}/{part}" if part else name
-    res = fit(model, task, train_loader, val_loader, param_groups=groups, train_cfg=tc,
-              run_dir=paths.weights_dir / "runs" / sub, seed=cfg.seed, device=cfg.device, amp=cfg.amp,
-              progress=progress, tensorboard_dir=paths.runs_dir / sub, config=cfg.to_dict(), key=key,
-              max_epochs=max_epochs, label=sub)
-    (paths.runs_dir / sub).mkdir(parents=True, exist_ok=True)
-    res.history.to_csv(paths.runs_dir / sub / "history.csv", index=False)
+@dataclass
+class FaceData:
+    """The faces a regressor learns from and chooses its epoch on."""
+    cache: FaceCache
+    train_split: str
+    val_split: str
+    copies: int = 1            # stacked copies of each face (the `r21d_original` regressor's input)
+    fraction: float = 1.0      # the share of the training people (label efficiency)
+    rehearsal: bool = False    # UTKFace faces mixed in (`Config.finetune_utkface_share`)
+
+    def val_label(self, cfg: Config) -> str:
+        share = cfg.finetune_utkface_share() if self.rehearsal else 0.0
+        return f"{self.cache.name}/{self.val_split}" + (f" + UTKFace val ({share:.0%} of the faces)" if share else "")
+
+
+def _spec(name: str, cfg: Config, paths: Paths, model, task, loaders: Loaders, groups, tc, key) -> RunSpec:
+    """A run under weights/runs/<name>/, with TensorBoard under outputs/runs/<name>/."""
+    return RunSpec(name, model, task, loaders, groups, tc, cfg, key, run_dir=paths.weights_dir / "runs" / name,
+                   tensorboard_dir=paths.runs_dir / name)
+
+
+def _fit(spec: RunSpec, paths: Paths, progress: bool, max_epochs) -> FitResult:
+    """`fit`, with the history beside the run's TensorBoard files."""
+    res = fit(spec, progress=progress, max_epochs=max_epochs)
+    (paths.runs_dir / spec.name).mkdir(parents=True, exist_ok=True)
+    res.history.to_csv(paths.runs_dir / spec.name / "history.csv", index=False)
     return res
+
+
+def _regression_spec(name: str, cfg: Config, paths: Paths, model, data: FaceData, groups, tc, upstream=None,
+                     augment=None) -> tuple[RunSpec, np.ndarray]:
+    """A regressor's run on `data`, and its training ages."""
+    tr, va, train_ages = face_loaders(cfg, data.cache, data.train_split, data.val_split, tc.batch_size, data.copies,
+                                      data.fraction, data.rehearsal)
+    key = run_key(cfg, data.cache, (data.train_split, data.val_split), upstream, data.fraction, data.rehearsal)
+    task = RegressionTask(tc.loss, augment or BatchAugment())
+    return _spec(name, cfg, paths, model, task, Loaders(tr, va), groups, tc, key), train_ages
 
 
 def _save(name: str, cfg: Config, paths: Paths, model, run_id: str) -> Path:
@@ -112,23 +136,27 @@ def _save(name: str, cfg: Config, paths: Paths, model, run_id: str) -> Path:
 
 def _require(paths: Paths, name: str) -> tuple[dict, str]:
     """The checkpoint a run starts from, and the hash of its weights (for the run key)."""
-    from .provenance import state_hash
     p = weights_path(paths, name)
     if not p.exists():
         raise FileNotFoundError(f"{p}: the {name!r} weights this step starts from do not exist; "
-                                f"run notebook {PREREQUISITE_NOTEBOOK[base_name(name)]} first")
+                                f"run notebook {notebook_of(name)} first")
     ckpt = load_checkpoint(p)
     return ckpt, ckpt.get("state_hash") or state_hash(ckpt["model"])
 
 
 def _errors(model, cfg: Config, cache: FaceCache, split: str, copies: int) -> dict:
-    """Metrics of a regressor on one split, with each face's absolute error, person and cache row
+    """Metrics of a regressor on one split, with each face's absolute error, person, cache row and age
     (for comparisons that pair faces and resample people)."""
-    pred, true = predict(model, split_loader(cfg, cache, split, 128, copies), cfg.device, cfg.amp)
+    pred, true = predict_ages(model, split_loader(cfg, cache, split, 128, copies), cfg.device, cfg.amp)
     rows = cache.split(split)
     return {"dataset": cache.name, "split": split, **regression_metrics(pred, true),
             "abs_errors": np.abs(pred - true).round(3).tolist(), "identities": rows["identity"].astype(str).tolist(),
             "faces": rows["index"].astype(int).tolist(), "ages": np.asarray(true, dtype=float).tolist()}
+
+
+def _metrics_only(errors: dict, keep_abs_errors: bool = False) -> dict:
+    drop = ("identities", "faces", "ages") + (() if keep_abs_errors else ("abs_errors",))
+    return {k: v for k, v in errors.items() if k not in drop}
 
 
 def _train_block(train_ages, cache: FaceCache, split: str) -> dict:
@@ -136,20 +164,35 @@ def _train_block(train_ages, cache: FaceCache, split: str) -> dict:
             "train_ages": np.asarray(train_ages).tolist()}
 
 
-def _val_split(cfg: Config, cache: FaceCache, split: str, rehearsal: bool) -> str:
-    share = cfg.finetune_utkface_share() if rehearsal else 0.0
-    return f"{cache.name}/{split}" + (f" + UTKFace val ({share:.0%} of the faces)" if share else "")
+@dataclass
+class Trained:
+    """A fine-tuned regressor after `fit`: the model holding its kept weights, its run and fit, the
+    ages it trained on, and what its backbone multiplier was chosen from (None: not chosen)."""
+    name: str
+    model: nn.Module
+    spec: RunSpec
+    fit: FitResult
+    ages: np.ndarray
+    selection: dict | None = None
 
 
-def _regression(name, cfg, paths, model, cache, train_split, val_split, groups, tc, progress, *, copies=1,
-                max_epochs=None, upstream=None, fraction=1.0, rehearsal=False, augment=None, part=""):
-    """Train a regressor on one split, choosing its epoch on another; (FitResult, training ages)."""
-    tr, va, train_ages = face_loaders(cfg, cache, train_split, val_split, tc.batch_size, copies, fraction,
-                                      rehearsal)
-    key = run_key(cfg, cache, (train_split, val_split), upstream, fraction, rehearsal)
-    task = RegressionTask(tc.loss, augment or BatchAugment())
-    res = _train(name, cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs, part)
-    return res, train_ages
+def _finish_regressor(run: Trained, cfg: Config, paths: Paths, data: FaceData) -> tuple[RunResult, dict]:
+    """Save a fine-tuned regressor; (its RunResult, its record's fields: its own validation people,
+    its held-out people, its selection). The recipe writes the record with its own fields added."""
+    sel = run.selection
+    run_id = key_id({"candidates": sel["keys"]}) if sel else key_id(run.fit.key)
+    wpath = _save(run.name, cfg, paths, run.model, run_id)
+    val = _metrics_only(_errors(run.model, cfg, data.cache, "finetune_val", data.copies))
+    heldout = _errors(run.model, cfg, data.cache, "heldout", data.copies)
+    chosen = {"epoch": f"lowest validation MAE on {data.val_label(cfg)}"}
+    if sel:
+        chosen.update({k: v for k, v in sel.items() if k != "keys"})
+    fields = record_fields(cfg, paths, data.cache, run.fit, wpath, run.name, "regressor")
+    fields.update(run_id=run_id, finished=bool(run.fit.finished and (sel or {}).get("finished", True)),
+                  train=_train_block(run.ages, data.cache, "finetune_train"), val=val, heldout=heldout,
+                  selection=chosen, history=paths.rel(paths.runs_dir / run.spec.name / "history.csv"),
+                  utkface_share=cfg.finetune_utkface_share() if data.rehearsal else 0.0)
+    return RunResult(run.name, run.model, run.fit, val, wpath, run.ages, heldout, chosen), fields
 
 
 # ---------------------------------------------------------------- conditions 1 and 2
@@ -157,20 +200,35 @@ def _regression(name, cfg, paths, model, cache, train_split, val_split, groups, 
 def baseline(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 1: backbone + simple head trained on UTKFace train (validated on UTKFace val)."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
-    cache = FaceCache(paths.cache_dir, "utkface")
+    data = FaceData(FaceCache(paths.cache_dir, "utkface"), "train", "val")
     model = build_regressor(cfg)
-    set_output_bias(model.head, float(cache.split("train")["age"].mean()))
+    set_output_bias(model.head, float(data.cache.split("train")["age"].mean()))
     tc = cfg.baseline
-    res, ages = _regression("baseline", cfg, paths, model, cache, "train", "val",
-                            model.param_groups(tc.lr, tc.backbone_lr_mult), tc, progress, max_epochs=max_epochs)
+    spec, ages = _regression_spec("baseline", cfg, paths, model, data, model.param_groups(tc.lr, tc.backbone_lr_mult),
+                                  tc)
+    res = _fit(spec, paths, progress, max_epochs)
     wpath = _save("baseline", cfg, paths, model, key_id(res.key))
-    val = {k: v for k, v in _errors(model, cfg, cache, "val", 1).items() if k not in ("identities", "faces", "ages")}
+    val = _metrics_only(_errors(model, cfg, data.cache, "val", 1), keep_abs_errors=True)
     write_result(paths.results_dir, "baseline", fresh=True,
-                 **record_fields(cfg, paths, cache, res, wpath, "baseline", "regressor"),
-                 train=_train_block(ages, cache, "train"), val=val,
-                 selection={"epoch": f"lowest validation MAE on {_val_split(cfg, cache, 'val', False)}"},
+                 **record_fields(cfg, paths, data.cache, res, wpath, "baseline", "regressor"),
+                 train=_train_block(ages, data.cache, "train"), val=val,
+                 selection={"epoch": f"lowest validation MAE on {data.val_label(cfg)}"},
                  history=paths.rel(paths.runs_dir / "baseline" / "history.csv"), utkface_share=0.0)
     return RunResult("baseline", model, res, val, wpath, ages)
+
+
+def train_regressor(name: str, cfg: Config, paths: Paths, model, data: FaceData, tc, upstream=None,
+                    progress: bool = True, max_epochs=None) -> RunResult:
+    """The steps every fine-tuned regressor shares with no multiplier to choose: its run on `data`
+    (backbone LR = tc.lr x tc.backbone_lr_mult), `fit`, its weights and its record (own validation
+    people, held-out people). A new recipe builds its model and data and hands them here; its row in
+    `registry.RUNS` makes the summary test and compare it."""
+    spec, ages = _regression_spec(name, cfg, paths, model, data, model.param_groups(tc.lr, tc.backbone_lr_mult), tc,
+                                  upstream=upstream)
+    run, fields = _finish_regressor(Trained(name, model, spec, _fit(spec, paths, progress, max_epochs), ages), cfg,
+                                    paths, data)
+    write_result(paths.results_dir, name, fresh=True, **fields)
+    return run
 
 
 def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
@@ -179,38 +237,13 @@ def korean_finetuned(cfg: Config, paths: Paths, progress: bool = True, max_epoch
     `cfg.finetune_utkface_share()` > 0, as for conditions 3, 4 and the controls)."""
     seed_everything(cfg.seed)  # the initial weights depend on the seed alone
     base, base_hash = _require(paths, "baseline")
-    cache = identities(cfg, paths)
+    data = FaceData(identities(cfg, paths), "finetune_train", "finetune_val", rehearsal=True)
     model = build_regressor(replace(cfg, imagenet_init=False), head="korean")  # the baseline's backbone follows
     model.backbone.load_state_dict({k[len("backbone."):]: v for k, v in base["model"].items()
                                     if k.startswith("backbone.")})
-    set_output_bias(model.head, float(cache.split("finetune_train")["age"].mean()))
-    tc = cfg.korean_finetuned
-    res, ages = _regression("korean_finetuned", cfg, paths, model, cache, "finetune_train", "finetune_val",
-                            model.param_groups(tc.lr, tc.backbone_lr_mult), tc, progress, max_epochs=max_epochs,
-                            upstream={"baseline": base_hash}, rehearsal=True)
-    return _finish_regressor("korean_finetuned", cfg, paths, model, cache, res, ages, 1, rehearsal=True)
-
-
-def _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehearsal, selection=None,
-                      part="", **extra) -> RunResult:
-    """Save a fine-tuned regressor and its record: its own validation people, its held-out people."""
-    run_id = key_id({"candidates": selection["keys"]}) if selection else key_id(res.key)
-    wpath = _save(name, cfg, paths, model, run_id)
-    val = {k: v for k, v in _errors(model, cfg, cache, "finetune_val", copies).items()
-           if k not in ("identities", "faces", "abs_errors", "ages")}
-    heldout = _errors(model, cfg, cache, "heldout", copies)
-    chosen = {"epoch": f"lowest validation MAE on {_val_split(cfg, cache, 'finetune_val', rehearsal)}"}
-    if selection:
-        chosen.update({k: v for k, v in selection.items() if k != "keys"})
-    fields = record_fields(cfg, paths, cache, res, wpath, name, "regressor")
-    fields["run_id"] = run_id
-    fields["finished"] = bool(res.finished and (selection or {}).get("finished", True))
-    hist = f"{name}/{part}" if part else name
-    write_result(paths.results_dir, name, fresh=True, **fields, train=_train_block(ages, cache, "finetune_train"),
-                 val=val, heldout=heldout, selection=chosen,
-                 history=paths.rel(paths.runs_dir / hist / "history.csv"),
-                 utkface_share=cfg.finetune_utkface_share() if rehearsal else 0.0, **extra)
-    return RunResult(name, model, res, val, wpath, ages, heldout, chosen)
+    set_output_bias(model.head, float(data.cache.split("finetune_train")["age"].mean()))
+    return train_regressor("korean_finetuned", cfg, paths, model, data, cfg.korean_finetuned,
+                           upstream={"baseline": base_hash}, progress=progress, max_epochs=max_epochs)
 
 
 # ---------------------------------------------------------------- pretraining
@@ -223,6 +256,10 @@ def _order_eval(model, task, loader, cfg, perms) -> dict:
 def _fixed_epochs(tc):
     """The sensitivity arm's pretext block: every epoch run (no early stopping), the last one kept."""
     return replace(tc, patience=tc.epochs, keep="last")
+
+
+def _pretext_epoch_rule(fixed: bool, tc, best: str) -> str:
+    return f"the last of {tc.epochs} epochs (fixed-epoch sensitivity arm; nothing chosen)" if fixed else best
 
 
 def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None, fixed: bool = False) -> RunResult:
@@ -244,7 +281,7 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None, fixe
                      cfg.kendall_convention)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
     key = run_key(cfg, cache, ("pretext_train", "pretext_val"))
-    res = _train(name, cfg, paths, model, task, tr, va, groups, tc, key, progress, max_epochs)
+    res = _fit(_spec(name, cfg, paths, model, task, Loaders(tr, va), groups, tc, key), paths, progress, max_epochs)
     res.budget["images"] *= cfg.tuple_len  # tuples → photos
     wpath = _save(name, cfg, paths, model, key_id(res.key))
     _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", tc.batch_size)
@@ -260,10 +297,6 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None, fixe
                  selection={"epoch": _pretext_epoch_rule(fixed, tc, f"highest Kendall tau on {cache.name}/pretext_val")},
                  history=paths.rel(paths.runs_dir / name / "history.csv"))
     return RunResult(name, model, res, on_val, wpath, heldout=pretext)
-
-
-def _pretext_epoch_rule(fixed: bool, tc, best: str) -> str:
-    return f"the last of {tc.epochs} epochs (fixed-epoch sensitivity arm; nothing chosen)" if fixed else best
 
 
 def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
@@ -284,14 +317,13 @@ def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epo
     model = build_regressor(cfg, encoder=cfg.encoder)
     if cfg.encoder == "shared2d":
         set_output_bias(model.head, float(cache.split("pretext_train")["age"].mean()))
-    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
+    data = FaceData(cache, "pretext_train", "pretext_val", copies=cfg.tuple_len if cfg.encoder == "r21d_original" else 1)
     groups = [{"params": model.parameters(), "lr": tc.lr, "name": "all"}]
-    res, ages = _regression(name, cfg, paths, model, cache, "pretext_train", "pretext_val", groups, tc,
-                            progress, copies=copies, max_epochs=max_epochs,
-                            augment=BatchAugment(grayscale=cfg.order_grayscale))
+    spec, ages = _regression_spec(name, cfg, paths, model, data, groups, tc,
+                                  augment=BatchAugment(grayscale=cfg.order_grayscale))
+    res = _fit(spec, paths, progress, max_epochs)
     wpath = _save(name, cfg, paths, model, key_id(res.key))
-    val = {k: v for k, v in _errors(model, cfg, cache, "pretext_val", copies).items()
-           if k not in ("identities", "faces", "abs_errors", "ages")}
+    val = _metrics_only(_errors(model, cfg, cache, "pretext_val", data.copies))
     write_result(paths.results_dir, name, fresh=True,
                  **record_fields(cfg, paths, cache, res, wpath, name, "pretext"),
                  encoder=cfg.encoder, train=_train_block(ages, cache, "pretext_train"), val=val,
@@ -302,21 +334,20 @@ def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epo
 
 # ---------------------------------------------------------------- condition 3, its controls, condition 4
 
-def _select(name: str, cfg: Config, train_one) -> tuple[float, dict, dict]:
+def _select(name: str, cfg: Config, train_one) -> Trained:
     """Train one candidate per backbone multiplier in `cfg.backbone_lr_grid` (each from the same
-    initial weights) and keep the one with the lowest validation MAE. Returns (multiplier, the
-    candidates {m: (FitResult, model, ...)}, the selection record)."""
+    initial weights) and keep the one with the lowest validation MAE, with what it was chosen from."""
     candidates = {m: train_one(m) for m in cfg.backbone_lr_grid}
-    best = min(candidates, key=lambda m: candidates[m][0].best_metric)
+    best = min(candidates, key=lambda m: candidates[m].fit.best_metric)
     record = {"backbone_lr_mult": best, "backbone_lr_grid": list(cfg.backbone_lr_grid),
-              "val_mae_by_mult": {f"{m:g}": float(c[0].best_metric) for m, c in candidates.items()},
+              "val_mae_by_mult": {f"{m:g}": float(c.fit.best_metric) for m, c in candidates.items()},
               "mult": "lowest validation MAE among backbone_lr_grid, on the split that picks the epoch",
-              "finished": all(c[0].finished for c in candidates.values()),
-              "images_seen_all_candidates": int(sum(c[0].budget["images"] for c in candidates.values())),
-              "keys": {f"{m:g}": c[0].key for m, c in candidates.items()}}
+              "finished": all(c.fit.finished for c in candidates.values()),
+              "images_seen_all_candidates": int(sum(c.fit.budget["images"] for c in candidates.values())),
+              "keys": {f"{m:g}": c.fit.key for m, c in candidates.items()}}
     print(f"[{name}] backbone LR multiplier {best:g} kept (validation MAE "
-          + ", ".join(f"{m:g}: {c[0].best_metric:.3f}" for m, c in candidates.items()) + ")")
-    return best, candidates, record
+          + ", ".join(f"{m:g}: {c.fit.best_metric:.3f}" for m, c in candidates.items()) + ")")
+    return replace(candidates[best], selection=record)
 
 
 def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_fraction: float = 1.0,
@@ -324,7 +355,7 @@ def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_
     """Condition 3 (`vcop_downstream`) or one of its controls (`aihub_scratch`, `supervised_downstream`),
     fine-tuned for age on the identities' fine-tuning people, all with the same training block
     (`cfg.vcop_downstream`), rehearsal and selection; they differ only in the encoder they start from
-    (`ARM_START`).
+    (`registry.RUNS[arm].starts_from`).
 
     label_fraction: train on this share of the fine-tuning people (the same subset for every arm,
         nested across fractions); the run is named e.g. `vcop_downstream_labels25`.
@@ -332,44 +363,43 @@ def finetune_arm(cfg: Config, paths: Paths, arm: str = "vcop_downstream", label_
         the run is named e.g. `vcop_downstream_fixed`."""
     if arm not in FINETUNE_ARMS:
         raise ValueError(f"arm={arm!r} is not one of {', '.join(map(repr, FINETUNE_ARMS))}")
-    if fixed and ARM_START[arm] is None:
+    if fixed and RUNS[arm].starts_from is None:
         raise ValueError(f"{arm} starts from no pretext, so it has no fixed-epoch variant")
     name = labelled_name(arm + (FIXED if fixed else ""), label_fraction)
-    cache = identities(cfg, paths)
-    start, upstream, pre = ARM_START[arm], {}, None
-    start = start + FIXED if fixed and start else start
+    start = RUNS[arm + (FIXED if fixed else "")].starts_from
+    data = FaceData(identities(cfg, paths), "finetune_train", "finetune_val",
+                    copies=cfg.tuple_len if cfg.encoder == "r21d_original" else 1, fraction=label_fraction,
+                    rehearsal=True)
+    upstream, pre = {}, None
     if start is not None:
         pre, upstream[start] = _require(paths, start)
         pre_cfg = config_from_dict(pre["config"])
         if pre_cfg.encoder != cfg.encoder or pre_cfg.backbone != cfg.backbone:
             raise ValueError(f"weights/{start}.pt was trained with encoder={pre_cfg.encoder!r}, backbone="
                              f"{pre_cfg.backbone!r}, but this run asks for encoder={cfg.encoder!r}, backbone="
-                             f"{cfg.backbone!r}; run notebook {PREREQUISITE_NOTEBOOK[base_name(start)]} again "
-                             "with these")
-    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
+                             f"{cfg.backbone!r}; run notebook {notebook_of(start)} again with these")
     tc = cfg.vcop_downstream
 
-    def train_one(mult):
+    def train_one(mult) -> Trained:
         seed_everything(cfg.seed)  # every candidate and every arm starts from the same random head
         # The no-pretraining control starts where the pretext model started (ImageNet when imagenet_init).
         model = build_regressor(cfg if pre is None else replace(cfg, imagenet_init=False), encoder=cfg.encoder)
         if pre is not None:
-            prefix = "encoder." if base_name(start) == "vcop" and cfg.encoder == "r21d_original" else "backbone."
+            prefix = "encoder." if start.startswith("vcop") and cfg.encoder == "r21d_original" else "backbone."
             model.backbone.load_state_dict({k[len(prefix):]: v for k, v in pre["model"].items()
                                             if k.startswith(prefix)})
         if cfg.encoder == "shared2d":
-            set_output_bias(model.head, float(cache.split("finetune_train", label_fraction, cfg.data_seed)["age"].mean()))
+            set_output_bias(model.head, float(data.cache.split("finetune_train", label_fraction,
+                                                               cfg.data_seed)["age"].mean()))
         tcm = replace(tc, backbone_lr_mult=mult)
-        res, ages = _regression(name, cfg, paths, model, cache, "finetune_train", "finetune_val",
-                                model.param_groups(tcm.lr, mult), tcm, progress, copies=copies,
-                                max_epochs=max_epochs, upstream=upstream, fraction=label_fraction, rehearsal=True,
-                                part=f"lr{mult:g}")
-        return res, model, ages
+        spec, ages = _regression_spec(f"{name}/lr{mult:g}", cfg, paths, model, data, model.param_groups(tcm.lr, mult),
+                                      tcm, upstream=upstream)
+        return Trained(name, model, spec, _fit(spec, paths, progress, max_epochs), ages)
 
-    mult, cands, selection = _select(name, cfg, train_one)
-    res, model, ages = cands[mult]
-    return _finish_regressor(name, cfg, paths, model, cache, res, ages, copies, rehearsal=True, selection=selection,
-                             part=f"lr{mult:g}", label_fraction=label_fraction, start=start or "no pretraining")
+    run, fields = _finish_regressor(_select(name, cfg, train_one), cfg, paths, data)
+    write_result(paths.results_dir, name, fresh=True, **fields, label_fraction=label_fraction,
+                 start=start or "no pretraining")
+    return run
 
 
 def vcop_downstream(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
@@ -409,10 +439,10 @@ def condition_3_arms(cfg: Config, paths: Paths, controls: bool = True, label_fra
 def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None) -> RunResult:
     """Condition 4: every step computes λ·age loss (fine-tuning faces) + (1 − λ)·order loss (pretext
     tuples); one shared encoder with two heads, or two independent encoders (`share_encoder`)."""
-    cache = identities(cfg, paths)
-    tc = cfg.multitrain
-    copies = cfg.tuple_len if cfg.encoder == "r21d_original" else 1
-    ftr, fva, ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, copies,
+    data = FaceData(identities(cfg, paths), "finetune_train", "finetune_val",
+                    copies=cfg.tuple_len if cfg.encoder == "r21d_original" else 1, rehearsal=True)
+    cache, tc = data.cache, cfg.multitrain
+    ftr, fva, ages = face_loaders(cfg, cache, "finetune_train", "finetune_val", tc.batch_size, data.copies,
                                   rehearsal=True)
     otr, ova = tuple_loaders(cfg, cache, "pretext_train", "pretext_val", max(1, tc.batch_size // cfg.tuple_len))
     perms = permutations(cfg.tuple_len)
@@ -421,22 +451,21 @@ def multitrain(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None
                      RegressionTask(tc.loss, BatchAugment()), cfg.multitrain_lambda)
     key = run_key(cfg, cache, ("finetune_train", "finetune_val", "pretext_train", "pretext_val"), rehearsal=True)
 
-    def train_one(mult):
+    def train_one(mult) -> Trained:
         seed_everything(cfg.seed)
         model = build_multitrain(cfg)
         if cfg.encoder == "shared2d":
             set_output_bias(model.regressor.head, float(cache.split("finetune_train")["age"].mean()))
         tcm = replace(tc, backbone_lr_mult=mult)
-        res = _train("multitrain", cfg, paths, model, task, ZipLoader(ftr, otr), ZipLoader(fva, ova),
-                     model.param_groups(tcm.lr, mult), tcm, key, progress, max_epochs, part=f"lr{mult:g}")
-        return res, model, ages
+        spec = _spec(f"multitrain/lr{mult:g}", cfg, paths, model, task,
+                     Loaders(ZipLoader(ftr, otr), ZipLoader(fva, ova)), model.param_groups(tcm.lr, mult), tcm, key)
+        return Trained("multitrain", model, spec, _fit(spec, paths, progress, max_epochs), ages)
 
-    mult, cands, selection = _select("multitrain", cfg, train_one)
-    res, model, _ = cands[mult]
+    chosen = _select("multitrain", cfg, train_one)
     _, held = tuple_loaders(cfg, cache, "pretext_train", "heldout", max(1, tc.batch_size // cfg.tuple_len))
-    logits, labels, order_ages, grey = predict_order(model.order, task.order, held, cfg.device, cfg.amp)
-    run = _finish_regressor("multitrain", cfg, paths, model, cache, res, ages, copies, rehearsal=True,
-                            selection=selection, part=f"lr{mult:g}",
-                            pretext_heldout=order_metrics(logits, labels, perms.numpy(), order_ages, grey=grey),
-                            share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
+    logits, labels, order_ages, grey = predict_order(chosen.model.order, task.order, held, cfg.device, cfg.amp)
+    run, fields = _finish_regressor(chosen, cfg, paths, data)
+    write_result(paths.results_dir, "multitrain", fresh=True, **fields,
+                 pretext_heldout=order_metrics(logits, labels, perms.numpy(), order_ages, grey=grey),
+                 share_encoder=cfg.share_encoder, multitrain_lambda=cfg.multitrain_lambda)
     return run

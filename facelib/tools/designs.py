@@ -11,6 +11,13 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
+
+from ..config import CONTROL, override
+from ..reporting.results import abs_errors
+from ..reporting.stats import compare, mae_ci
+from ..study import conditions as C
+from ..study.provenance import data_kind
 
 # What differs: the encoder and the losses. The original's README trained its order model with
 # cross-entropy over the T! orders and its regressor with MSE; its code also holds a soft-permutation
@@ -46,10 +53,9 @@ def design_paths(paths, index: int, group: str = "designs"):
 
 def with_settings(cfg, seed: int, settings: dict):
     """`cfg` for one seed with a design's or recipe's settings (nested ones as "block.field")."""
-    from .config import _override
     c = replace(cfg, seed=int(seed))
     for key, value in settings.items():
-        c = _override(c, key.split("."), value)
+        c = override(c, key.split("."), value)
     return c.validate()
 
 
@@ -62,7 +68,6 @@ def _write(paths, filename: str, out: dict) -> None:
 def side_result(paths, filename: str) -> tuple[dict | None, str]:
     """A side result (designs.json, order_recipes.json) if it was made from the data in place:
     (result, "") or (None, why not)."""
-    from .provenance import data_kind
     path = paths.results_dir / filename
     if not path.exists():
         return None, f"no {filename}"
@@ -75,10 +80,6 @@ def side_result(paths, filename: str) -> tuple[dict | None, str]:
 
 def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
     """Train and test both designs for every seed; write and return outputs/results/designs.json."""
-    from . import conditions as C
-    from .provenance import data_kind
-    from .results import abs_errors
-    from .stats import compare, mae_ci
     rows = {}
     for i, (name, settings) in enumerate(DESIGNS.items()):
         base = design_paths(paths, i)
@@ -86,12 +87,12 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
         for seed in seeds:
             c, p = with_settings(cfg, seed, settings), base.for_seed(int(seed))
             pre = C.vcop(c, p, progress=progress)
-            for arm in ("vcop_downstream", C.CONTROL):
+            for arm in ("vcop_downstream", CONTROL):
                 C.evaluate_condition(arm, p, C.finetune_arm(c, p, arm, progress=progress).model, c)
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
-                                   for n in ("vcop", "vcop_downstream", C.CONTROL)}
+                                   for n in ("vcop", "vcop_downstream", CONTROL)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-        (e3, _, _, groups, _), (ec, *_) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", C.CONTROL))
+        (e3, _, _, groups, _), (ec, *_) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", CONTROL))
         top1 = [r["vcop"]["pretext"]["top1"] for r in per_seed.values()]
         tau = [r["vcop"]["pretext"]["kendall_tau"] for r in per_seed.values()]
         rows[name] = {"settings": settings, "seeds": list(map(int, seeds)),
@@ -99,7 +100,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
                       "pretext_kendall_tau": float(np.mean(tau)), "pretext_kendall_tau_seeds": tau,
                       "vcop_downstream_mae": float(e3.mean()), "vcop_downstream_mae_ci95": mae_ci(e3, groups),
                       "aihub_scratch_mae": float(ec.mean()), "aihub_scratch_mae_ci95": mae_ci(ec, groups),
-                      "vs_control": compare("vcop_downstream", C.CONTROL, e3, ec, groups=groups),
+                      "vs_control": compare("vcop_downstream", CONTROL, e3, ec, groups=groups),
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
         out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "designs": rows}
@@ -109,7 +110,6 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
 
 def designs_table(result: dict):
     """The reproduction rows: one per design, the numbers with their intervals."""
-    import pandas as pd
     rows = {}
     for name, r in result["designs"].items():
         v = r["vs_control"]
@@ -126,8 +126,6 @@ def designs_table(result: dict):
 def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool = False) -> dict:
     """Train the pretext model of every recipe for every seed; write and return
     outputs/results/order_recipes.json (means over seeds and each seed's metrics)."""
-    from . import conditions as C
-    from .provenance import data_kind
     recipes = ORDER_RECIPES if recipes is None else recipes
     rows = {}
     for i, (name, settings) in enumerate(recipes.items()):
@@ -154,7 +152,6 @@ def compare_order_recipes(cfg, paths, seeds=(0,), recipes=None, progress: bool =
 
 def order_recipes_table(result: dict):
     """One row per recipe: means over seeds (and each seed's top-1)."""
-    import pandas as pd
     rows = {}
     for name, r in result["recipes"].items():
         fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731

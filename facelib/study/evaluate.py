@@ -7,14 +7,16 @@ import json
 import pandas as pd
 from torch import nn
 
-from .config import TEST_SPLIT, Config, base_name
-from .data.cache import FaceCache
-from .data.loaders import split_loader
+from ..checkpoints import load_checkpoint
+from ..config import TEST_SPLIT, Config
+from ..data.cache import FaceCache
+from ..data.loaders import split_loader
+from ..models.build import model_from_checkpoint, regressor_of
+from ..paths import Paths
+from ..registry import check_name, notebook_of, weights_path
 from .metrics import mean_predictor_metrics, regression_metrics
-from .models.build import model_from_checkpoint, regressor_of
-from .paths import Paths
-from .results import write_result
-from .train import load_checkpoint, predict
+from .records import write_result
+from .train import predict_ages
 
 
 def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, cfg: Config | None = None,
@@ -22,10 +24,9 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     """Test metrics of a run on the test split (`cfg.test_set`: MegaAge-Asian's, or UTKFace's Asian
     faces held out of training), beside a mean-age predictor fitted on the run's own training labels.
     Saves every face's prediction (with its person, for resampling) and updates the results file."""
-    from .conditions import PREREQUISITE_NOTEBOOK, check_name, weights_path
     check_name(name)
     result_path = paths.results_dir / f"{name}.json"
-    notebook = PREREQUISITE_NOTEBOOK[base_name(name)]
+    notebook = notebook_of(name)
     if not result_path.exists():
         raise FileNotFoundError(f"{result_path}: no training record for {name!r}; run notebook {notebook} first")
     record = json.loads(result_path.read_text())
@@ -38,7 +39,7 @@ def evaluate_condition(name: str, paths: Paths, model: nn.Module | None = None, 
     dataset, split = TEST_SPLIT[cfg.test_set]
     cache = FaceCache(paths.cache_dir, dataset)
     rows = cache.split(split)
-    pred, true = predict(regressor_of(model), split_loader(cfg, cache, split, 128), device, cfg.amp)
+    pred, true = predict_ages(regressor_of(model), split_loader(cfg, cache, split, 128), device, cfg.amp)
     test = regression_metrics(pred, true)
     ref = mean_predictor_metrics(record["train"]["train_ages"], true)
     pred_dir = paths.results_dir / "predictions"

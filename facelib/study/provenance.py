@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
+import torchvision
+
+from ..checkpoints import CheckpointError, load_checkpoint
+from ..config import DATASETS, VERSION
+from ..data.cache import FaceCache
+from ..data.splits import IDENTITY_DATASETS, resplit_hashes
 
 # Bump when what a run learns changes for the same key: a loss, a split rule, an epoch rule.
 # Every run trained under another version is trained again and its results are left out.
@@ -55,7 +64,6 @@ def rehearsal_data(cfg, cache) -> dict:
     """The run-key entry of the UTKFace faces a fine-tuning run mixes in (none without rehearsal)."""
     if cfg.finetune_utkface_share() == 0:
         return {}
-    from .data.cache import FaceCache
     utk = FaceCache(cache.cache_dir, "utkface")
     return {f"utkface/{s}": utk.split_hashes[s] for s in ("train", "val")}
 
@@ -105,14 +113,7 @@ def _flatten(d, prefix=""):
 
 
 def versions() -> dict:
-    import platform
-
-    import numpy as np
-    import pandas as pd
-    import torchvision
-
-    from . import __version__
-    return {"facelib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+    return {"facelib": VERSION, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
 
 
@@ -155,8 +156,6 @@ class Inventory:
     lazily, the run id and weights hash of each weights file."""
 
     def __init__(self, paths, preset: str = ""):
-        from .data.cache import FaceCache
-        from .data.prepare import DATASETS
         self.paths, self.kind, self.preset = paths, data_kind(paths), preset or getattr(paths, "preset", "")
         self.hashes = {}
         for name in DATASETS:
@@ -169,7 +168,6 @@ class Inventory:
     def weights(self, path: Path) -> dict:
         """{run_id, state_hash} of a weights file ({} when it is missing or unreadable)."""
         if path not in self._weights:
-            from .train import CheckpointError, load_checkpoint
             try:
                 ck = load_checkpoint(path) if path.is_file() else {}
             except CheckpointError:
@@ -179,7 +177,6 @@ class Inventory:
         return self._weights[path]
 
     def split_hash(self, key: str, split_seed=None) -> str | None:
-        from .data.splits import IDENTITY_DATASETS, resplit_hashes
         dataset, split = key.split("/", 1)
         prepared = self.hashes.get(dataset)
         if prepared is None:

@@ -3,9 +3,10 @@ run it is in, and one pass per model seed."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
-from .config import IDENTITY_NAMES, TEST_NAMES, get_config
-from .paths import get_paths
+from ..config import IDENTITY_NAMES, TEST_NAMES, get_config
+from ..paths import get_paths
 
 
 def setup(preset: str = "demo", data_root: str = "", out_dir: str = "outputs", weights_dir: str = "weights",
@@ -44,7 +45,6 @@ def describe(cfg, paths) -> str:
 def roles(data_root) -> tuple[str, str]:
     """(identities, test_set) for a data folder: AIHub where present, else FG-NET; MegaAge-Asian's test
     split where present, else AAF's val faces, else the Asian faces of UTKFace."""
-    from pathlib import Path
     has = lambda name: (Path(data_root) / name).is_dir()  # noqa: E731
     return ("fgnet" if not has("aihub") and has("fgnet") else "aihub",
             "megaage_asian" if has("megaage_asian") else "aaf" if has("aaf") else "utkface_asian")

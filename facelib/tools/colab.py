@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .paths import project_root
+from ..paths import project_root
+from .runner import list_notebooks
 
 BEGIN, END = "<!-- colab-badges: made by `facelib badges --write` -->", "<!-- /colab-badges -->"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -21,7 +22,6 @@ def repository(root=None) -> str:
 
 def badges(repo: str | None = None, branch: str = "main", root=None) -> str:
     """A markdown table: one "Open in Colab" badge per notebook."""
-    from .runner import list_notebooks
     repo = repo or repository(root)
     rows = [f"| [![Open In Colab]({BADGE})](https://colab.research.google.com/github/{repo}/blob/{branch}/"
             f"notebooks/{nb.name}) | `{nb.stem}` |" for nb in list_notebooks(root)]

@@ -1,5 +1,5 @@
-"""The one results format: `outputs/seed<k>/results/<name>.json` per trained run, and the summary
-that 06_eval-all writes from the records that still describe what is in place."""
+"""The summary that 06_eval-all writes from the records (`study/records.py`) that still describe the
+weights and data in place: conditions, controls, comparisons with verdicts, protocol, budget."""
 from __future__ import annotations
 
 import json
@@ -8,13 +8,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import (CONDITIONS, CONTROL, CONTROLS, FINETUNE_ARMS, FIXED, FIXED_ARMS, FIXED_PRETEXTS, PRIMARY_PAIRS,
-                     SUPERVISED_CONTROL, SUPERVISED_PRETEXT, label_percent)
+from .. import registry
+from ..config import (
+    CONDITIONS,
+    CONTROL,
+    CONTROLS,
+    FINETUNE_ARMS,
+    FIXED_ARMS,
+    FIXED_PRETEXTS,
+    PRIMARY_PAIRS,
+    SUPERVISED_CONTROL,
+    SUPERVISED_PRETEXT,
+    label_percent,
+)
+from ..data.cache import FaceCache
+from ..study.provenance import Inventory, kept_budget, why_stale
+from ..study.records import jsonable, read_results
+from .stats import (
+    EQUIVALENCE_MARGIN,
+    MARGIN_FIXED,
+    METHOD,
+    MIN_SEEDS,
+    compare,
+    mean_interval,
+)
 
 REGRESSION_KEYS = ("mae", "rmse", "r2", "ca3", "ca5", "n")
-# Runs the summary compares: the four conditions, condition 3's two controls, and the fixed-epoch
-# sensitivity arm.
-COMPARED = (*CONDITIONS, *CONTROLS, *FIXED_ARMS)
 WITHHELD = "withheld"
 # What a cluster of test faces is, by test split: the photos counted together in the face variance.
 CLUSTERS = {"megaage_asian/test": "each face its own cluster (MegaAge-Asian names no people)",
@@ -27,43 +46,6 @@ class NothingToReport(ValueError):
     """No condition has test results left that describe the weights and data in place."""
 
 
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    return o
-
-
-def write_result(results_dir, name: str, fresh: bool = False, **fields) -> Path:
-    """Merge `fields` into `results_dir/<name>.json` (creating it) and return its path.
-
-    fresh: start the file anew (a training run does), so no field of an earlier run survives."""
-    path = Path(results_dir) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() and not fresh else {"name": name}
-    data.update(_jsonable(fields))
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True))
-    tmp.replace(path)
-    return path
-
-
-def read_results(results_dir) -> dict:
-    """{name: result dict} for every results file in one folder, except the summary."""
-    out = {}
-    for p in sorted(Path(results_dir).glob("*.json")):
-        if p.stem != "summary":
-            out[p.stem] = json.loads(p.read_text())
-    return out
-
-
 def collect(paths, seeds, preset: str = "") -> tuple[dict, list[dict], list[str]]:
     """The results of each model seed that still describe the weights and data in place:
     ({seed: {name: record}}, [{seed, file, why} left out], [other warnings]).
@@ -71,7 +53,6 @@ def collect(paths, seeds, preset: str = "") -> tuple[dict, list[dict], list[str]
     Fails closed (`provenance.why_stale`): a record trained again since, on other data or another
     kind of data, from upstream weights no longer in place, by another code version, or that did
     not finish, is left out, once, with the reason."""
-    from .provenance import Inventory, why_stale
     inv = Inventory(paths, preset)
     per_seed, left_out, warnings = {}, [], []
     for seed in seeds:
@@ -165,7 +146,6 @@ def heldout_errors(per_seed: dict, name: str, paths=None):
 def _ages_of(paths, block: dict) -> np.ndarray:
     """The ages of a held-out block's faces, from the prepared manifest (records written before they
     carried their ages)."""
-    from .data.cache import FaceCache
     manifest = FaceCache(paths.cache_dir, block["dataset"]).manifest.set_index("index")
     return manifest.loc[block["faces"], "age"].to_numpy(float)
 
@@ -173,7 +153,6 @@ def _ages_of(paths, block: dict) -> np.ndarray:
 # ---------------------------------------------------------------- the summary
 
 def _condition_block(per_seed: dict, name: str, err, mean_err, groups, paths=None) -> dict:
-    from .stats import mean_interval
     tests = [rs[name]["test"] for rs in per_seed.values()]
     block = {k: float(np.mean([t[k] for t in tests])) for k in ("mae", "rmse", "r2", "ca3", "ca5")}
     vs_mean = mean_interval(err - mean_err, groups)
@@ -197,24 +176,10 @@ def _condition_block(per_seed: dict, name: str, err, mean_err, groups, paths=Non
     return block
 
 
-def _pairs(names) -> list[tuple[str, str]]:
-    """The comparisons a summary makes among the runs in `names`: conditions 2-4 against the baseline,
-    condition 3 and its controls among themselves (the primary ones), condition 4 against the controls,
-    and the fixed-epoch sensitivity arm against the controls."""
-    pairs = [(c, "baseline") for c in CONDITIONS if c != "baseline" and c in names and "baseline" in names]
-    pairs += [p for p in PRIMARY_PAIRS if set(p) <= set(names)]
-    pairs += [("multitrain", c) for c in CONTROLS if "multitrain" in names and c in names]
-    fixed = [("vcop_downstream" + FIXED, CONTROL), ("vcop_downstream" + FIXED, SUPERVISED_CONTROL + FIXED),
-             (SUPERVISED_CONTROL + FIXED, CONTROL)]
-    return pairs + [p for p in fixed if set(p) <= set(names)]
-
-
 def role(a: str, b: str) -> str:
-    """primary: condition 3 and its controls among themselves on the test split; sensitivity: the
-    fixed-epoch arm; secondary: every other comparison."""
-    if a.endswith(FIXED) or b.endswith(FIXED):
-        return "sensitivity"
-    return "primary" if (a, b) in PRIMARY_PAIRS else "secondary"
+    """How the table of runs (`registry.RUNS`) ranks the comparison a − b: primary, secondary or
+    sensitivity."""
+    return dict(registry.RUNS[registry.run(a).name].compared_with).get(b, registry.SECONDARY)
 
 
 def withhold(comparison: dict, failing: list[str], split: str) -> dict:
@@ -223,7 +188,6 @@ def withhold(comparison: dict, failing: list[str], split: str) -> dict:
     saying why; its numbers stay. A lower MAE between arms that do not estimate age says which fails less,
     not which regresses age better. With fewer than MIN_SEEDS seeds there is no verdict to withhold (the
     comparison says why)."""
-    from .stats import MIN_SEEDS
     if not failing or comparison["seeds"] < MIN_SEEDS:
         return comparison
     verb = "is" if len(failing) == 1 else "are"
@@ -241,9 +205,9 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
     split and on the identities' held-out people, the fixed-epoch `sensitivity` arm, the pretext
     metrics, each run's training budget (seen and kept) and, when it was run, `label_efficiency`.
     Raises `NothingToReport`, naming what was left out, when no condition is left."""
-    from .stats import compare
-    errors = {n: e for n in COMPARED if (e := abs_errors(per_seed, n, paths)) is not None}
-    conds = [c for c in CONDITIONS if c in errors]
+    errors = {n: e for n in registry.tested_runs() if (e := abs_errors(per_seed, n, paths)) is not None}
+    kind = {n: registry.RUNS[n].kind for n in errors}
+    conds = [n for n in errors if kind[n] == "condition"]
     if not conds:
         raise NothingToReport(_nothing_message(per_seed, left_out, paths))
     runs = [r for rs in per_seed.values() for r in rs.values() if "run_id" in r]
@@ -265,10 +229,9 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
     what = {CONTROL: "condition 3's fine-tuning from the weights its pretext model started from (no pretraining)",
             SUPERVISED_CONTROL: "condition 3's fine-tuning from an encoder pretrained by age regression on the "
                                 "same pretext people and photos"}
-    for c in CONTROLS:
-        if c in errors:
-            summary["reference"][c] = {**blocks[c], "what": what[c]}
-    pairs = _pairs(errors)
+    for c in (n for n in errors if kind[n] == "control"):
+        summary["reference"][c] = {**blocks[c], "what": what.get(c, registry.RUNS[c].label)}
+    pairs = [(a, b) for a, b, _ in registry.pairs(errors)]
     for a, b in pairs:  # paired face by face: the same test faces, not merely as many
         if not np.array_equal(errors[a][4], errors[b][4]):
             raise ValueError(f"{a} and {b} were tested on different faces; run notebook 06 again after both "
@@ -282,7 +245,7 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
     held = []
     for a, b in pairs:
         ea, eb = heldout_errors(per_seed, a, paths), heldout_errors(per_seed, b, paths)
-        if b in (*CONTROLS, *FIXED_ARMS) and ea is not None and eb is not None and not a.endswith(FIXED):
+        if kind[b] in ("control", "sensitivity") and kind[a] != "sensitivity" and ea is not None and eb is not None:
             split = f"{first[a]['heldout']['dataset']}/heldout"
             c = {**compare(a, b, ea[0], eb[0], groups=ea[1]), "split": split, "role": "secondary",
                  "clusters": "each seed's own held-out people (their sampling is in the seed spread)"}
@@ -297,7 +260,7 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
                      "vcop.epochs epochs (no early stopping) with their last epoch kept, so both pretrained "
                      "encoders rest on the same images; condition 3 and the supervised control fine-tuned from them "
                      "exactly as the primary arms (not primary)"),
-            "arms": {n: blocks[n] for n in FIXED_ARMS if n in blocks}, "comparisons": fixed}
+            "arms": {n: blocks[n] for n in errors if kind[n] == "sensitivity"}, "comparisons": fixed}
     pretexts = [rs["vcop"]["pretext"] for rs in per_seed.values() if "pretext" in rs.get("vcop", {})]
     if pretexts:
         keys = ("top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1", "pairwise_acc",
@@ -349,7 +312,6 @@ def order_loss_name(order_head: str | None, order_loss: str | None, encoder: str
 
 def protocol(per_seed: dict, test_split: str = "") -> dict:
     """How the runs of this summary were trained and chosen, read from their records."""
-    from .stats import EQUIVALENCE_MARGIN, MARGIN_FIXED, METHOD
     first = {}
     for rs in per_seed.values():
         for n, r in rs.items():
@@ -431,7 +393,6 @@ def selection_by_seed(per_seed: dict) -> dict:
 def budget_table(per_seed: dict) -> dict:
     """{run: images seen, epochs, optimizer steps, wall seconds, and the epoch, images and steps behind
     the kept weights}, averaged over seeds, with each seed's kept epoch."""
-    from .provenance import kept_budget
     out = {}
     for name in ("vcop", SUPERVISED_PRETEXT, *FIXED_PRETEXTS, *CONDITIONS, *CONTROLS, *FIXED_ARMS):
         rows = [(rs[name]["budget"], rs[name]) for rs in per_seed.values() if "budget" in rs.get(name, {})]
@@ -452,7 +413,6 @@ def label_efficiency(per_seed: dict, paths) -> dict:
     """Condition 3 and its controls at each share of the fine-tuning labels that all of them ran in
     every seed: MAE, interval, whether it beats its mean predictor, and the three comparisons among
     them (secondary), with their verdicts and the failing-arms rule."""
-    from .stats import compare, mean_interval
     names = {n for rs in per_seed.values() for n in rs}
     arms = ["vcop_downstream"] + [c for c in CONTROLS if any(n.startswith(f"{c}_labels") for n in names)]
     pcts = sorted({label_percent(n) for n in names if n.startswith("vcop_downstream_labels")})
@@ -495,7 +455,7 @@ def write_summary(paths, seeds, preset: str = "") -> dict:
     per_seed, left_out, warnings = collect(paths, seeds, preset)
     for line in left_out_lines(left_out) + warnings:
         print("WARNING:", line)
-    summary = _jsonable(summarize(per_seed, paths, warnings, left_out))
+    summary = jsonable(summarize(per_seed, paths, warnings, left_out))
     paths.results_dir.mkdir(parents=True, exist_ok=True)
     (paths.results_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     summary_table(summary).to_csv(paths.results_dir / "summary.csv", index_label="condition")

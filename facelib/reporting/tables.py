@@ -17,7 +17,8 @@ import json
 import re
 from pathlib import Path
 
-from .config import TEST_SPLIT
+from .. import registry
+from ..config import TEST_SPLIT
 from .results import role
 
 MARKER = re.compile(r"(<!-- facelib-table: (\S+) (\S+) -->\n)(.*?)(<!-- /facelib-table -->)", re.S)
@@ -69,21 +70,18 @@ def _table(header, rows) -> str:
     return "\n".join([_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)])
 
 
-LABELS = {"baseline": "1 baseline", "korean_finetuned": "2 korean_finetuned", "vcop_downstream": "3 vcop_downstream",
-          "multitrain": "4 multitrain", "aihub_scratch": "control: aihub_scratch (no pretraining)",
-          "supervised_downstream": "control: supervised_downstream (age-pretrained)",
-          "vcop_downstream_fixed": "sensitivity: 3 from a fixed-epoch order pretext",
-          "supervised_downstream_fixed": "sensitivity: supervised control from a fixed-epoch pretext"}
+def _label(name: str) -> str:
+    return registry.RUNS[name].label if name in registry.RUNS and registry.RUNS[name].label else name
 
 
-def conditions(record: dict) -> str:
+def conditions_md(record: dict) -> str:
     s = record["summary"]
     runs = {**s["conditions"], **{k: v for k, v in s["reference"].items() if "mae_ci95" in v},
             **s.get("sensitivity", {}).get("arms", {})}
 
     def beats(m, key):
         return "" if key not in m else "yes" if m[key] else "**no**"
-    rows = [[LABELS.get(n, n), _ci(m["mae"], m["mae_ci95"]), ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
+    rows = [[_label(n), _ci(m["mae"], m["mae_ci95"]), ", ".join(f"{v:.2f}" for v in m["mae_seeds"]),
              f"{m['mean_predictor_mae']:.2f}", beats(m, "beats_mean_predictor"),
              f"{m['val_mae']:.2f}" if "val_mae" in m else "",
              f"{m['heldout_mae']:.2f}" if "heldout_mae" in m else "",
@@ -108,7 +106,7 @@ def _equivalence(c: dict) -> str:
     return f"{word} [{c['ci90'][0]:+.2f}, {c['ci90'][1]:+.2f}]"
 
 
-def comparisons(record: dict) -> str:
+def comparisons_md(record: dict) -> str:
     s = record["summary"]
     test = "test: " + "/".join(TEST_SPLIT[s["test_set"]])
     margin = next((c["margin"] for c in s.get("comparisons", []) if "margin" in c), None)
@@ -122,7 +120,7 @@ def comparisons(record: dict) -> str:
                    "seeds where a is lower"], rows)
 
 
-def budget(record: dict) -> str:
+def budget_md(record: dict) -> str:
     b = record["summary"].get("budget", {})
     if not b:
         return "(no budget in this result)"
@@ -134,7 +132,7 @@ def budget(record: dict) -> str:
                    "weights"], rows)
 
 
-def label_efficiency(record: dict) -> str:
+def label_efficiency_md(record: dict) -> str:
     curve = record["summary"].get("label_efficiency")
     if not curve:
         return "(no label-efficiency runs in this result)"
@@ -155,7 +153,7 @@ def label_efficiency(record: dict) -> str:
                    "3 − aihub_scratch", "3 − supervised_downstream", "supervised − aihub_scratch"], rows)
 
 
-def pretext(record: dict) -> str:
+def pretext_md(record: dict) -> str:
     p = record["summary"].get("pretext", {})
     if not p:
         return "(no pretext results)"
@@ -165,7 +163,7 @@ def pretext(record: dict) -> str:
     return _table(["order task on held-out people", "mean over seeds", "per seed", "chance"], rows)
 
 
-def timing(record: dict) -> str:
+def timing_md(record: dict) -> str:
     t = {k: v for k, v in record.get("run_times", {}).items() if k[:2].isdigit()}
     if not t:
         return "(no timings in this result)"
@@ -173,7 +171,7 @@ def timing(record: dict) -> str:
                   [["all", f"{sum(t.values()):,.0f}"]])
 
 
-def protocol(record: dict) -> str:
+def protocol_md(record: dict) -> str:
     p = record["summary"]["protocol"]
     mults = p.get("backbone_lr_mult", {})
     margin = p.get("equivalence_margin")
@@ -197,7 +195,7 @@ def protocol(record: dict) -> str:
     return _table(["protocol", ""], rows)
 
 
-def predict_check(record: dict) -> str:
+def predict_check_md(record: dict) -> str:
     def ratio(r):
         if "mae_ratio" not in r:
             return f"{r['mae_predict'] / r['mae_evaluation']:.2f}"
@@ -209,8 +207,9 @@ def predict_check(record: dict) -> str:
                    "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
 
 
-KINDS = {"conditions": conditions, "comparisons": comparisons, "budget": budget, "label_efficiency": label_efficiency,
-         "pretext": pretext, "timing": timing, "protocol": protocol, "predict": predict_check}
+KINDS = {"conditions": conditions_md, "comparisons": comparisons_md, "budget": budget_md,
+         "label_efficiency": label_efficiency_md, "pretext": pretext_md, "timing": timing_md, "protocol": protocol_md,
+         "predict": predict_check_md}
 
 
 def render(text: str, root) -> str:

@@ -10,7 +10,7 @@ faces the study aligned from their landmarks. For each, the share of faces
 answered, how far predict's age lies from the evaluation's on the same face (median, share within
 half a year), both MAEs against the true ages and their ratio with a 95% interval over the faces.
 
-`fit` (`check-predict --fit`) measures predict's framing constants (`BOX_WINDOW`, `EYES_WEIGHT`)
+`fit_framing` (`check-predict --fit`) measures predict's framing constants (`BOX_WINDOW`, `EYES_WEIGHT`)
 again on UTKFace chips of the training split only, placed in larger photos the same way."""
 from __future__ import annotations
 
@@ -21,13 +21,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+from tqdm.auto import tqdm
 
-from .config import TEST_SPLIT
-from .data.align import ALIGN_TEMPLATE, align_face
-from .data.cache import FaceCache
-from .data.detect import BOX_WINDOW, CASCADES, EYES_WEIGHT, _grey, detections, frame_photo, group_faces
-from .data.readers import aaf_root
-from .predict import load_models, model_age, predict
+from ..config import TEST_SPLIT
+from ..data.align import ALIGN_TEMPLATE, align_face
+from ..data.cache import FaceCache
+from ..data.detect import (
+    BOX_WINDOW,
+    CASCADES,
+    EYES_WEIGHT,
+    _grey,
+    detections,
+    frame_photo,
+    group_faces,
+)
+from ..data.readers import aaf_root
+from .models import load_models, model_age
+from .predict import predict
 
 
 def _backgrounds(rng, w, h):
@@ -97,7 +107,6 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
 
     split: AAF only, check the faces of another of its splits (e.g. "train": faces no test holds, on
         which the framing was fixed); their evaluation's age is the model's on their prepared crop."""
-    from tqdm.auto import tqdm
     models = load_models(paths, seed, names=[condition])
     sp = paths.for_seed(models.seed) if models.seed is not None else paths
     dataset, test_split = TEST_SPLIT[cfg.test_set]
@@ -154,7 +163,6 @@ def _fgnet_case(paths, models, condition, faces, start, progress):
     of the people outside `prepare`'s order-task training split (predict's framing was developed on
     that split's scans), `start` to `start + faces` of one fixed shuffled order. Returns the case and
     the scans it read."""
-    from tqdm.auto import tqdm
     cache = FaceCache(paths.cache_dir, "fgnet")
     rows = cache.manifest[cache.manifest["split"] != "pretext_train"]
     rows = rows.iloc[np.random.default_rng(0).permutation(len(rows))[start:start + faces]]
@@ -175,7 +183,6 @@ def _aaf_aligned_case(paths, models, condition, sample, progress) -> dict:
     `prepare` frames an aligned dataset without landmarks: from the face and eyes found in each, and
     with the median framing of those found where none is; aged by the model against the evaluation's
     age of the same faces (aligned from AAF's landmarks)."""
-    from tqdm.auto import tqdm
     model, cfg = models.models[condition]
     folder = aaf_root(paths.data_root / "aaf") / "aglined faces"
     imgs = [Image.open(folder / Path(s).name).convert("RGB") for s in sample["source"]]
@@ -202,7 +209,7 @@ def write(result: dict, out) -> Path:
 EYES_WEIGHTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))
 
 
-def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
+def fit_framing(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
     """Predict's framing constants measured on `faces` UTKFace chips of the prepared training split
     (never a test face), each placed in a larger photo at its own size and enlarged 2x:
     - box_window: per cascade, the median place of the chip's square in the cascade's boxes that
@@ -212,7 +219,6 @@ def fit(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
       (centre's offset x, y, side's change), in % of the chip's side, over the chips it answers.
     Returns the fitted and the current values, each weight's error and answered share, and the
     chips it read."""
-    from tqdm.auto import tqdm
     manifest = FaceCache(paths.cache_dir, "utkface").manifest
     train = manifest[manifest["split"] == "train"]
     if train.empty:

@@ -7,9 +7,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from PIL import Image
 
-from .config import CONDITIONS
-from .metrics import AGE_GROUPS, age_group, group_label
+from ..config import CONDITIONS, TEST_SPLIT
+from ..data.cache import FaceCache
+from ..data.synth import compose_photo
+from ..inference.drawing import draw_predictions
+from ..inference.models import load_models
+from ..inference.predict import predict
+from ..study.metrics import AGE_GROUPS, age_group, group_label
 
 CONDITION_COLOURS = {"baseline": "#4C72B0", "korean_finetuned": "#DD8452", "vcop_downstream": "#55A868",
                      "multitrain": "#C44E52", "mean_predictor": "#8C8C8C", "vcop": "#8172B3",
@@ -140,7 +147,7 @@ def pairwise_by_gap(pretext: dict, save=None):
     return _save(fig, save)
 
 
-def label_efficiency(curve: dict, save=None):
+def label_efficiency_plot(curve: dict, save=None):
     """MAE of condition 3 and of its controls against the share of fine-tuning labels, with 95%
     intervals over trained models."""
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
@@ -195,7 +202,6 @@ def error_distribution(preds: dict, save=None):
 
 
 def confusion_plot(cm: pd.DataFrame, title: str, save=None):
-    import seaborn as sns
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_title(title, fontsize=10)
@@ -261,7 +267,6 @@ def predict_demo(paths, cfg, ages=(8, 30, 65), save=None):
     """`facelib.predict` on a few photos of this run: on real data, test photos whose true ages are
     nearest `ages`, each placed in a larger plain photo; on the synthetic demo, drawn faces pasted
     into larger photos. Returns (the answers as text, the figure of the photos with their boxes)."""
-    from .predict import draw_predictions, load_models, predict
     photos = _demo_photos(paths, cfg, ages)
     models = load_models(paths)
     lines, images = [], []
@@ -281,11 +286,7 @@ def predict_demo(paths, cfg, ages=(8, 30, 65), save=None):
 
 
 def _demo_photos(paths, cfg, ages):
-    from PIL import Image
 
-    from .config import TEST_SPLIT
-    from .data.cache import FaceCache
-    from .data.synth import compose_photo
     out = paths.out_dir / "predict_demo"
     out.mkdir(parents=True, exist_ok=True)
     if paths.synthetic:

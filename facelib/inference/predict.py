@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from .config import CONDITIONS
-from .data.align import ALIGN_TEMPLATE, MIN_FACE_PIXELS, align_face, crop_face
-from .data.detect import iou, locate_faces, square
-from .data.augment import normalize_batch
-from .data.datasets import to_tensor
-from .data.decode import decode_photo
-from .data.records import FaceRecord
-from .metrics import age_group
+from ..config import CONDITIONS
+from ..data.align import ALIGN_TEMPLATE, MIN_FACE_PIXELS, align_face, crop_face
+from ..data.decode import decode_photo
+from ..data.detect import iou, locate_faces, square
+from ..data.records import FaceRecord
+from ..paths import get_paths
+from ..study.metrics import age_group
+from .models import Models, load_models, model_age
 
 # A photo whose aligned face window covers at least this share of it (intersection over union) is a
 # face crop, taken whole as `prepare` takes a chip; so is a photo with a chip's size and shape (no
@@ -41,78 +40,6 @@ from .metrics import age_group
 FACE_CROP_IOU = 0.7
 CROP_MAX_SIDE, CROP_ASPECT = 320, (0.9, 1.1)
 EXIT_ANSWERED, EXIT_NO_FACE, EXIT_USAGE, EXIT_WEIGHTS = 0, 1, 2, 3
-
-
-class WeightsError(RuntimeError):
-    """Weights that cannot be used: unreadable, of another architecture, or of different data."""
-
-
-@dataclass
-class Models:
-    """The trained conditions of one model seed, and where they came from."""
-    models: dict           # condition → (regressor, config)
-    weights_dir: Path
-    seed: int | None
-    data: str              # "synthetic" or "real"
-    data_id: str
-    preset: str
-
-    @property
-    def synthetic(self) -> bool:
-        return self.data == "synthetic"
-
-    @property
-    def provenance(self) -> str:
-        seed = f"seed {self.seed}" if self.seed is not None else "no seed folder"
-        what = ("trained on synthetic faces: ages are not meaningful for real photos" if self.synthetic
-                else f"trained on real photographs ({self.data_id})")
-        return f"models: {', '.join(self.models)} from {self.weights_dir} ({seed}, preset {self.preset}; {what})"
-
-
-def seed_dir(weights_dir: Path, seed: int | None = None) -> tuple[Path, int | None]:
-    """The folder of one model seed's weights: weights/seed<k>/ (the lowest seed unless `seed` is
-    given); the folder itself only when it holds no seed folders (weights written before seeds)."""
-    weights_dir = Path(weights_dir)
-    seeds = sorted(int(p.name[4:]) for p in weights_dir.glob("seed*") if p.name[4:].isdigit() and p.is_dir())
-    if seed is not None:
-        if seed not in seeds:
-            raise FileNotFoundError(f"{weights_dir}: no weights of seed {seed} (seeds there: {seeds or 'none'})")
-        return weights_dir / f"seed{seed}", seed
-    if seeds:
-        return weights_dir / f"seed{seeds[0]}", seeds[0]
-    return weights_dir, None
-
-
-def load_models(paths, seed: int | None = None, names=CONDITIONS) -> Models:
-    """The trained conditions of one model seed, with their provenance. Raises FileNotFoundError
-    when there are none, and WeightsError for weights that are unreadable, of another architecture,
-    or trained on different data from each other."""
-    from .models.build import model_from_checkpoint, regressor_of
-    from .train import CheckpointError, load_checkpoint
-    folder, seed = (paths.weights_dir, paths.seed) if paths.seed is not None else seed_dir(paths.weights_dir, seed)
-    found = [n for n in names if (folder / f"{n}.pt").exists()]
-    if not found:
-        raise FileNotFoundError(f"no trained conditions under {folder} (looked for "
-                                f"{', '.join(n + '.pt' for n in names)}); run `facelib run` first")
-    models, origin = {}, {}
-    for name in found:
-        path = folder / f"{name}.pt"
-        try:
-            ckpt = load_checkpoint(path)
-            model, cfg = model_from_checkpoint(name, ckpt)
-        except CheckpointError as e:
-            raise WeightsError(str(e).split(";")[0] + "; train it again (or delete it)") from None
-        except (RuntimeError, KeyError, TypeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0][:160]
-            raise WeightsError(f"{path}: not weights of a facelib {name} model this version can load ({first})") from None
-        models[name] = (regressor_of(model).eval(), cfg)
-        origin[name] = (ckpt.get("data", "unknown"), ckpt.get("data_id", ""), ckpt.get("preset", cfg.preset))
-    if len(set(origin.values())) > 1:
-        raise WeightsError("the conditions under " + str(folder) + " were trained on different data ("
-                           + "; ".join(f"{n}: {d} {i} {p}" for n, (d, i, p) in origin.items())
-                           + "); train them again on one data folder, or pass --weights of one study")
-    data, data_id, preset = next(iter(origin.values()))
-    return Models(models, folder, seed, data, data_id, preset)
 
 
 @dataclass
@@ -173,12 +100,6 @@ def face_input(img: Image.Image, size: int, eyes: np.ndarray | None) -> np.ndarr
     return align_face(img, eyes, size, ALIGN_TEMPLATE[:2])
 
 
-@torch.no_grad()
-def model_age(model, face: np.ndarray) -> float:
-    """One model's age of one prepared face (uint8, H x W x 3, at the model's input size)."""
-    return float(model(normalize_batch(to_tensor(face)[None]))[0])
-
-
 def ages_of(img: Image.Image, eyes: np.ndarray | None, models: Models) -> dict | None:
     """{condition: age} of one face (see `face_input`), each model at its own input size."""
     out = {}
@@ -200,7 +121,6 @@ def predict(photos, paths=None, conditions=CONDITIONS, detect: bool = True, mode
     Photos are turned upright by their EXIF orientation first. Each photo is on its own: a missing,
     unreadable or failing one comes back with `error` set, and the others are still answered."""
     if models is None:
-        from .paths import get_paths
         models = load_models(paths or get_paths(), seed, conditions)
     results = []
     one = isinstance(photos, (str, Path)) or (isinstance(photos, tuple) and len(photos) == 2
@@ -260,40 +180,3 @@ def _name(photo) -> str:
     return photo[0] if isinstance(photo, tuple) else str(photo)
 
 
-def draw_predictions(photo, preds: list[FacePrediction]) -> Image.Image:
-    """The photo with each face's box, its eyes and its ages drawn on it."""
-    img = load_photo(photo)
-    d = ImageDraw.Draw(img)
-    for p in preds:
-        if p.box is None or p.error:
-            continue
-        width = max(2, img.width // 200)
-        d.rectangle(p.box, outline=(255, 40, 40), width=width)
-        for x, y in p.eyes or ():
-            r = width * 2
-            d.ellipse((x - r, y - r, x + r, y + r), outline=(40, 220, 255), width=width)
-        text = "\n".join(f"{c}: {a:.0f}" for c, a in p.ages.items())
-        try:
-            font = ImageFont.load_default(size=max(11, img.height // 24))
-        except TypeError:  # Pillow < 10.1 has one fixed-size default font
-            font = ImageFont.load_default()
-        size = getattr(font, "size", 11)
-        below = p.box[3] + 3 + size * 1.2 * len(p.ages) <= img.height
-        d.multiline_text((p.box[0] + 3, p.box[3] + 3 if below else p.box[1] + 3), text, fill=(255, 255, 255),
-                         font=font, stroke_width=2, stroke_fill=(0, 0, 0))
-    return img
-
-
-def annotated_names(photos) -> dict:
-    """{photo: file name} for `--save-annotated`: each photo's own name, made unique where two photos
-    in different folders share one (a/x.jpg → x.jpg, b/x.jpg → x-2.jpg)."""
-    out, used = {}, set()
-    for photo in photos:
-        stem = Path(photo).stem
-        name, k = f"{stem}.jpg", 1
-        while name in used:
-            k += 1
-            name = f"{stem}-{k}.jpg"
-        used.add(name)
-        out[photo] = name
-    return out

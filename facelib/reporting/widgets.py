@@ -1,9 +1,15 @@
 """Widgets of the notebooks (ipywidgets): the face browser and the photo upload."""
 from __future__ import annotations
 
+import io
+
 import matplotlib.pyplot as plt
 
-from .metrics import AGE_GROUPS, group_label
+from ..inference.drawing import draw_predictions
+from ..inference.models import load_models
+from ..inference.predict import predict
+from ..study.metrics import AGE_GROUPS, group_label
+from .plots import worst_faces
 
 # A Jupyter server drops websocket messages above about 10 MB (tornado's default), and an upload that
 # large is lost without an error; uploads are refused above this size, with a message, instead.
@@ -23,7 +29,6 @@ def face_browser(preds: dict, cache):
     import ipywidgets as w
     from IPython.display import display
 
-    from .plots import worst_faces
     groups = ["all"] + [group_label(lo, hi) for lo, hi in AGE_GROUPS]
     cond = w.Dropdown(options=list(preds), description="condition")
     grp = w.Dropdown(options=groups, description="age group")
@@ -56,12 +61,10 @@ def upload_predictor(paths):
     then each face found (or the photo as a face crop, when "the photo is a face crop" is ticked) with
     how it was aligned and every trained condition's age. The photo is read in memory (no file is
     written), and each upload clears the previous answer first."""
-    import io
 
     import ipywidgets as w
     from IPython.display import display
 
-    from .predict import draw_predictions, load_models, predict
     models = load_models(paths)
     up = w.FileUpload(accept="image/*", multiple=False, description="photo",
                       tooltip=f"A photo (JPEG, PNG, ...) up to {MAX_UPLOAD_MB} MB: every face found is aligned as the "

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,28 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from . import losses as L
-from .data.augment import BatchAugment
-from .data.datasets import FaceDataset, OrderTupleDataset, permutations, seed_worker, to_tensor
-from .data.align import crop_face
-from .data.cache import FaceCache
-from .data.readers import READERS
-from .data.records import safe_name
-
+from ..config import Config, TrainConfig, get_config
+from ..data.align import crop_face
+from ..data.augment import BatchAugment
+from ..data.cache import FaceCache
+from ..data.datasets import (
+    FaceDataset,
+    OrderTupleDataset,
+    permutations,
+    seed_worker,
+    to_tensor,
+)
+from ..data.prepare import default_workers, prepare
+from ..data.readers import READERS
+from ..data.records import safe_name
+from ..data.synth import AIHUB_IMAGE_DIR, AIHUB_LABEL_DIR, compose_photo
+from ..models.build import build_order_model, build_regressor
+from ..runtime import channels_last as to_channels_last
+from ..runtime import resolve_device
+from ..study import losses as L
+from ..study.run import Loaders, RunSpec, RunState
+from ..study.tasks import OrderTask, RegressionTask
+from ..study.train import fit, train_step
 
 # ---------------------------------------------------------------- data path
 
@@ -112,8 +127,6 @@ def bench_data_path(cache_dir, data_root, size: int, device, workers=(0, 2), ite
 # ---------------------------------------------------------------- training steps
 
 def _families(size):
-    from .config import get_config
-    from .models.build import build_order_model, build_regressor
     cfg = get_config("demo", image_size=size)
     return {
         "regressor resnet_mini": (lambda: build_regressor(cfg), "single"),
@@ -133,8 +146,6 @@ def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, chan
     """Images per second of `fit`'s training step (forward, loss, backward, AdamW step) on random
     uint8 batches: a regression task, or an order task whatever the order head (an order tuple
     counts T images)."""
-    from .train import OrderTask, RegressionTask, _step
-    from .train import channels_last as to_channels_last
     model = make_model().to(device)
     if channels_last:
         to_channels_last(model)
@@ -150,11 +161,13 @@ def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, chan
                 torch.randint(0, len(perms), (n,)), torch.rand(n, tuple_len) * 80)
     data = tuple(d.to(device) for d in data)
     model.train()
-    state = {"micro_batch": 0}
+    spec = RunSpec("bench", model, task, Loaders(None, None), [], TrainConfig(), Config(amp=amp), {},
+                   Path(tempfile.gettempdir()))
+    state = RunState()
 
     def step():
         opt.zero_grad(set_to_none=True)
-        _step(model, task, data, scaler, device, amp, _NoMicro, state)
+        train_step(spec, scaler, data, state, device)
         opt.step()
 
     step()
@@ -166,10 +179,6 @@ def step_rate(make_model, kind, size, device, batch=32, steps=3, amp=False, chan
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * n * (1 if kind == "single" else tuple_len) / (time.perf_counter() - t0)
-
-
-class _NoMicro:
-    micro_batch = 0
 
 
 def bench_steps(device, quick: bool = False, sizes=None, batches=None) -> list[dict]:
@@ -213,9 +222,6 @@ def bench_order_loss(batch: int = 64, reps: int = 200) -> list[dict]:
 
 def _memory_child(n: int, size: int) -> None:
     """Run one training epoch over a cache of n random faces; print peak memory as JSON."""
-    from .config import TrainConfig, get_config
-    from .conditions import build_regressor
-    from .train import RegressionTask, fit
     peak = {"anon": 0}
 
     def anon_kb():
@@ -248,9 +254,9 @@ def _memory_child(n: int, size: int) -> None:
         done = threading.Event()
         th = threading.Thread(target=sample, daemon=True)
         th.start()
-        fit(model, RegressionTask("l1", BatchAugment()), loader, val,
-            param_groups=[{"params": model.parameters(), "lr": 1e-3}], train_cfg=TrainConfig(epochs=1, warmup_epochs=0),
-            run_dir=Path(tmp) / "run", device="cpu", progress=False)
+        fit(RunSpec("memory", model, RegressionTask("l1", BatchAugment()), Loaders(loader, val),
+                    [{"params": model.parameters(), "lr": 1e-3}], TrainConfig(epochs=1, warmup_epochs=0),
+                    Config(device="cpu"), {}, Path(tmp) / "run"), progress=False)
         done.set()
         th.join()
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
@@ -270,12 +276,11 @@ def bench_memory(n: int = 1000, size: int = 64) -> list[dict]:
 # ---------------------------------------------------------------- prepare
 
 AIHUB_PHOTOS, UTKFACE_PHOTOS = 45_200, 23_708  # the real sets' sizes (AIHub 71415, UTKFace aligned)
-AIHUB_PHOTO_SIZE = (918, 1629)                  # width, height of the AIHub label in shared/seeds
+AIHUB_PHOTO_SIZE = (918, 1629)                  # width, height of an AIHub photo (its label's width, height)
 
 
 def _aihub_sized_photos(root: Path, n: int) -> None:
     """n AIHub-layout records whose PNGs have the real set's size and a face where the label says."""
-    from .data.synth import AIHUB_IMAGE_DIR, AIHUB_LABEL_DIR, compose_photo
     w, h = AIHUB_PHOTO_SIZE
     img_dir, lbl_dir = root / "Training" / AIHUB_IMAGE_DIR / "TS_0001", root / "Training" / AIHUB_LABEL_DIR / "TL_0001"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -294,7 +299,6 @@ def _aihub_sized_photos(root: Path, n: int) -> None:
 def bench_prepare(data_root, n: int = 48, size: int = 224, workers=(1, None)) -> list[dict]:
     """faces/s of `prepare` at 1 and N workers: AIHub-sized PNGs (n of them) and the demo UTKFace
     chips, each at `size` px; and the projected time for the real AIHub + UTKFace sets."""
-    from .data.prepare import default_workers, prepare
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         _aihub_sized_photos(Path(tmp) / "data" / "aihub", n)
@@ -313,12 +317,22 @@ def bench_prepare(data_root, n: int = 48, size: int = 224, workers=(1, None)) ->
 
 # ---------------------------------------------------------------- all of it
 
+@dataclass
+class BenchSizes:
+    """How much work each figure of `facelib bench` does (None: the defaults; the tests shrink each)."""
+    step_sizes: dict | None = None      # preset → image size of the training-step figures
+    step_batches: dict | None = None    # model → batch size
+    items: int | None = None            # faces through the data path
+    prepare_photos: int | None = None   # photos prepared (at 32 px when given, else 224)
+    memory_faces: int | None = None     # faces of the memory run
+
+
 def run_bench(cache_dir, data_root, out_dir, size: int = 48, device="auto", quick: bool = False,
-              workers=None, memory: bool = True, step_sizes=None, step_batches=None, items=None,
-              prepare_photos=None, memory_faces=None) -> dict:
-    """Every figure of `facelib bench`, written to out_dir/bench.json. The keyword arguments after
-    `memory` shrink the work (the tests run each step on tiny sizes)."""
-    from .train import resolve_device
+              workers=None, memory: bool = True, sizes: BenchSizes | None = None) -> dict:
+    """Every figure of `facelib bench`, written to out_dir/bench.json."""
+    sz = sizes or BenchSizes()
+    step_sizes, step_batches, items = sz.step_sizes, sz.step_batches, sz.items
+    prepare_photos, memory_faces = sz.prepare_photos, sz.memory_faces
     device = resolve_device(device) if isinstance(device, str) else device
     torch.manual_seed(0)
     result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",

@@ -1,0 +1,68 @@
+"""`facelib compare-results A B`: are two runs' result files equal, field by field?
+
+Every results file (`**/results/*.json`, the summary among them), every test-predictions file and
+every training history of two outputs folders is compared value by value. Left out, by name, because
+they say when, where or by which commit a run was made, not what it learned: wall times (any field or
+column whose name holds "seconds"), the commit (`git`, `commits`, and commit ids inside sentences),
+run ids (`run_id`), paths (`weights`, `history`, `predictions`, `data_root`) and the data folder's
+fingerprint (`data_hash`: its files' names, sizes and times; the split hashes of their contents are
+compared). Two runs of the same code on the same data and seeds give no
+difference on a CPU (`facelib run` seeds every epoch)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+LEFT_OUT = ("seconds", "git", "commits", "run_id", "weights", "history", "predictions", "data_root", "data_hash")
+COMMIT = re.compile(r"\b[0-9a-f]{10,40}\b")
+
+
+def _left_out(key: str) -> bool:
+    return "seconds" in key or key in LEFT_OUT
+
+
+def _diff(a, b, where: str, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted({*a, *b}):
+            if _left_out(str(k)):
+                continue
+            if k not in a or k not in b:
+                out.append(f"{where}.{k}: only in {'B' if k not in a else 'A'}")
+            else:
+                _diff(a[k], b[k], f"{where}.{k}", out)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(f"{where}: {len(a)} items against {len(b)}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, f"{where}[{i}]", out)
+    elif isinstance(a, str) and isinstance(b, str):
+        if COMMIT.sub("<commit>", a) != COMMIT.sub("<commit>", b):
+            out.append(f"{where}: {a!r} against {b!r}")
+    elif a != b and not (a != a and b != b):  # NaN equals NaN here
+        out.append(f"{where}: {a!r} against {b!r}")
+
+
+def _files(root: Path) -> dict:
+    files = {}
+    for pattern in ("**/results/*.json", "**/results/predictions/*.csv", "**/runs/**/history.csv"):
+        for p in root.glob(pattern):
+            files[str(p.relative_to(root))] = p
+    return files
+
+
+def compare_results(a_dir, b_dir) -> tuple[list[str], int]:
+    """(the differences between two outputs folders, the number of files compared)."""
+    a, b = _files(Path(a_dir)), _files(Path(b_dir))
+    out = [f"{name}: only in {'A' if name in a else 'B'}" for name in sorted(set(a) ^ set(b))]
+    for name in sorted(set(a) & set(b)):
+        if name.endswith(".json"):
+            _diff(json.loads(a[name].read_text()), json.loads(b[name].read_text()), name, out)
+        else:
+            da, db = (pd.read_csv(p, keep_default_na=False) for p in (a[name], b[name]))
+            da, db = (d[[c for c in d.columns if not _left_out(c)]] for d in (da, db))
+            if list(da.columns) != list(db.columns) or da.shape != db.shape or not da.equals(db):
+                out.append(f"{name}: the tables differ")
+    return out, len(set(a) & set(b))
