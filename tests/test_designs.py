@@ -1,4 +1,5 @@
-"""The original's design beside facelib's: same data and budget, one row each, with intervals."""
+"""The original's design beside facelib's: same data and budget, one row each, each against both
+controls, with intervals."""
 import json
 
 import pytest
@@ -8,7 +9,7 @@ from facelib.tools.designs import DESIGNS, compare_designs, designs_table
 
 
 @pytest.mark.slow
-def test_both_designs_are_trained_on_the_same_data_and_reported(tiny_paths):
+def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_paths):
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
     out = compare_designs(cfg, tiny_paths, seeds=[0])
     assert json.loads((tiny_paths.results_dir / "designs.json").read_text()) == json.loads(json.dumps(out))
@@ -20,12 +21,19 @@ def test_both_designs_are_trained_on_the_same_data_and_reported(tiny_paths):
     assert original["settings"] == {"encoder": "r21d_original", "order_loss": "ce", "vcop_downstream.loss": "mse"}
     runs = [json.loads((tiny_paths.out_dir / "designs" / f"d{i}" / "seed0" / "results" / "vcop_downstream.json")
                        .read_text()) for i in range(len(DESIGNS))]
-    assert [r["config"]["vcop_downstream"]["loss"] for r in runs] == ["l1", "mse", "mse"]
-    assert [r["config"]["order_loss"] for r in runs] == ["ce", "ce", "soft"]
+    assert [r["config"]["vcop_downstream"]["loss"] for r in runs] == ["l1", "l1", "mse"]
+    assert [(r["config"]["order_head"], r["config"]["encoder"]) for r in runs] == [
+        ("score", "shared2d"), ("vcop", "shared2d"), ("score", "r21d_original")]
+    # the supervised control is pretrained with the design's downstream loss (MSE for the original's)
+    sup = [json.loads((tiny_paths.out_dir / "designs" / f"d{i}" / "seed0" / "results" / "supervised_pretext.json")
+                      .read_text()) for i in range(len(DESIGNS))]
+    assert [r["config"]["vcop_downstream"]["loss"] for r in sup] == ["l1", "l1", "mse"]
     for r in rows.values():
-        assert r["vs_control"]["seeds"] == 1 and r["vs_control"]["verdict"] == "no difference shown"
+        for versus, b in (("vs_control", "aihub_scratch"), ("vs_supervised", "supervised_downstream")):
+            assert r[versus]["b"] == b and r[versus]["seeds"] == 1 and r[versus]["verdict"] == "no difference shown"
         assert 0 <= r["pretext_top1"] <= 1 and r["seconds_per_pretext_epoch"] > 0
-        assert r["vcop_downstream_mae_ci95"][0] <= r["vcop_downstream_mae"] <= r["vcop_downstream_mae_ci95"][1]
+        for arm in ("vcop_downstream", "aihub_scratch", "supervised_downstream"):
+            assert r[f"{arm}_mae_ci95"][0] <= r[f"{arm}_mae"] <= r[f"{arm}_mae_ci95"][1]
     # the designs read the same faces: condition 3 was trained and tested on the same splits in each
     assert len({json.dumps(r["data_hashes"]) for r in runs}) == 1 and len({r["test_data_hash"] for r in runs}) == 1
     assert list(designs_table(out).index) == list(DESIGNS)

@@ -71,6 +71,16 @@ def test_smoke_run_with_three_seeds_executes_every_notebook_under_facelib_home(t
     assert [(c["a"], c["b"]) for c in fixed["comparisons"]][1] == ("vcop_downstream_fixed", "supervised_downstream_fixed")
     assert {"top1", "top3", "exact_match", "kendall_tau", "spearman_rho", "chance_top1"} <= set(summary["pretext"])
     assert summary["pretext"]["chance_top1"] == pytest.approx(1 / 24)
+    probes = summary["probes"]
+    assert probes["encoders"] == ["pretext_start", "vcop", "supervised_pretext"]
+    assert set(probes["probes"]) == {"linear/identities", "knn/identities", "linear/utkface", "knn/utkface"}
+    for entry in probes["probes"].values():
+        for split in ("test", "heldout"):
+            assert all(len(b["mae_seeds"]) == 3 for b in entry[split]["encoders"].values())
+            assert [(c["a"], c["b"]) for c in entry[split]["comparisons"]] == [
+                ("vcop", "supervised_pretext"), ("vcop", "pretext_start"), ("supervised_pretext", "pretext_start")]
+    shown = json.loads((out / "notebooks" / "06_eval-all.ipynb").read_text())
+    assert any("report.probes_frame" in "".join(c["source"]) and c.get("outputs") for c in shown["cells"])
     assert summary["label_efficiency"]["fractions"] == [0.5, 1.0]
     assert {(c["a"], c["b"]) for c in summary["label_efficiency"]["comparisons"]} == {
         ("vcop_downstream", "aihub_scratch"), ("vcop_downstream", "supervised_downstream"),

@@ -92,6 +92,39 @@ def budget_frame(summary: dict) -> pd.DataFrame:
     return table.round(1)
 
 
+def probes_frame(summary: dict) -> pd.DataFrame:
+    """Every frozen-encoder probe: per probe, faces it was fitted on and encoder, its MAE on the test
+    split and the held-out people (with intervals over seeds) beside the mean predictor of its training
+    ages."""
+    p = summary.get("probes", {})
+    rows = []
+    for key, entry in p.get("probes", {}).items():
+        for e in p["encoders"]:
+            t, h = entry["test"]["encoders"][e], entry["heldout"]["encoders"][e]
+            rows.append({"probe": key, "encoder": e, "test mae": round(t["mae"], 3),
+                         "test ci95": f"[{t['mae_ci95'][0]:.2f}, {t['mae_ci95'][1]:.2f}]",
+                         "test mean predictor": round(t["mean_predictor_mae"], 3),
+                         "beats it": t["beats_mean_predictor"], "held-out mae": round(h["mae"], 3),
+                         "held-out mean predictor": round(h["mean_predictor_mae"], 3),
+                         "setting per seed": ", ".join(str({k: v for k, v in st.items() if k != "val_mae_by_setting"})
+                                                       for st in entry["settings"][e])})
+    return pd.DataFrame(rows)
+
+
+def probe_comparisons_frame(summary: dict) -> pd.DataFrame:
+    """The encoders compared by each probe (secondary): the order task against the supervised pretext
+    and against the starting weights, the supervised pretext against the starting weights."""
+    rows = []
+    for key, entry in summary.get("probes", {}).get("probes", {}).items():
+        for split in ("test", "heldout"):
+            for c in entry[split]["comparisons"]:
+                rows.append({"probe": key, "faces": c["split"], "a": c["a"], "b": c["b"],
+                             "mae(a) - mae(b)": round(c["mae_diff"], 3),
+                             "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
+                             "equivalence": c["equivalence"], "why withheld": c.get("withheld", "")})
+    return pd.DataFrame(rows)
+
+
 def protocol_table(summary: dict) -> pd.DataFrame:
     """What each run was trained with and what chose its epoch and settings (never the test split)."""
     p = summary.get("protocol", {})
@@ -270,6 +303,17 @@ def conclusion(summary: dict) -> str:
             shown = [f"{c['fraction']:.0%}, {c['a']} against {c['b']}: " + c["verdict"].replace("a better", f"{c['a']} better")
                      .replace("b better", f"{c['b']} better") for c in curve["comparisons"]]
             parts.append("Secondary, by share of fine-tuning labels: " + "; ".join(shown) + ".")
+    probes = summary.get("probes", {}).get("probes", {})
+    if probes and len(seeds) >= MIN_SEEDS:
+        said = []
+        for key in ("linear/identities", "knn/identities"):
+            if key in probes:
+                said += [f"{key.split('/')[0]} probe, {_said(c)}" for c in probes[key]["test"]["comparisons"]
+                         if c["a"] == "vcop"]
+        if said:
+            parts.append("Secondary, frozen encoders read by probes fitted on the identities' fine-tuning people "
+                         "(vcop: after the order task; supervised_pretext: after the supervised pretext; "
+                         "pretext_start: before pretraining), on the test faces: " + "; ".join(said) + ".")
     if "pretext" in summary:
         p = summary["pretext"]
         parts.append(f"The pretext model orders tuples of unseen people with top-1 {p['top1']:.2f} "

@@ -277,6 +277,9 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
     curve = label_efficiency(per_seed, paths)
     if curve:
         summary["label_efficiency"] = curve
+    probes = probe_summary(per_seed, paths)
+    if probes:
+        summary["probes"] = probes
     summary["left_out"] = list(left_out)
     summary["warnings"] = left_out_lines(left_out) + list(warnings)
     return summary
@@ -439,6 +442,61 @@ def label_efficiency(per_seed: dict, paths) -> dict:
                      "role": "secondary"}
                 curve["comparisons"].append(withhold(c, [x for x in (a, b) if not beats[x]], "the test split"))
     return curve if curve["fractions"] else {}
+
+
+PROBED = ("pretext_start", "vcop", "supervised_pretext")
+PROBE_PAIRS = (("vcop", "supervised_pretext"), ("vcop", "pretext_start"), ("supervised_pretext", "pretext_start"))
+
+
+def probe_summary(per_seed: dict, paths) -> dict:
+    """The frozen-encoder probes (`study/probes.py`) of every seed: per probe (linear, kNN) and the
+    faces it was fitted on (identities, UTKFace), each encoder's MAE on the test split and on the
+    held-out people with its interval over seeds and its mean predictor, and the encoders compared
+    (the order task against the supervised pretext and against the starting weights, the supervised
+    pretext against the starting weights; secondary, with the failing-arms rule)."""
+    records = {e: [rs.get(f"probe_{e}") for rs in per_seed.values()] for e in PROBED}
+    encoders = [e for e, rs in records.items() if all(r is not None for r in rs)]
+    if not encoders:
+        return {}
+    first = records[encoders[0]][0]
+    test = first["test"]
+    test_rows = FaceCache(paths.cache_dir, test["dataset"]).split(test["split"])
+    groups = {"test": test_rows["identity"].astype(str).to_numpy(), "heldout": None}
+    out = {"what": ("frozen encoders (before pretraining, after the order task, after the supervised pretext) "
+                    "read by a ridge regression and a k-nearest-neighbour regression, each with its one setting "
+                    "chosen on a validation split; secondary"),
+           "encoders": encoders, "splits": {"test": f"{test['dataset']}/{test['split']}",
+                                            "heldout": "each seed's held-out people of the identities"},
+           "probes": {}}
+    for key in first["probes"]:
+        entry = {"fitted_on": first["probes"][key]["fitted_on"], "chosen_on": first["probes"][key]["chosen_on"],
+                 "settings": {e: [r["probes"][key]["setting"] for r in records[e]] for e in encoders}}
+        for split in ("test", "heldout"):
+            blocks, errs = {}, {}
+            for e in encoders:
+                rows = [r["probes"][key][split] for r in records[e]]
+                err = [np.asarray(b["abs_errors"], float) for b in rows]
+                mean_err = [np.asarray(b["mean_predictor_abs_errors"], float) for b in rows]
+                if split == "test":
+                    err, mean_err = np.array(err), np.array(mean_err)
+                    diff = err - mean_err
+                else:
+                    diff = [x - y for x, y in zip(err, mean_err)]
+                errs[e] = err
+                blocks[e] = {"mae": float(np.mean([b["mae"] for b in rows])), "mae_seeds": [b["mae"] for b in rows],
+                             "mae_ci95": mean_interval(err, groups[split])["ci95"],
+                             "mean_predictor_mae": float(np.mean([b["mean_predictor_mae"] for b in rows])),
+                             "beats_mean_predictor": bool(mean_interval(diff, groups[split])["ci95"][1] < 0)}
+            comps = []
+            for a, b in PROBE_PAIRS:
+                if a in errs and b in errs:
+                    c = {**compare(a, b, errs[a], errs[b], groups=groups[split]), "role": "secondary",
+                         "split": out["splits"][split]}
+                    comps.append(withhold(c, [x for x in (a, b) if not blocks[x]["beats_mean_predictor"]],
+                                          out["splits"][split]))
+            entry[split] = {"encoders": blocks, "comparisons": comps}
+        out["probes"][key] = entry
+    return out
 
 
 def summary_table(summary: dict) -> pd.DataFrame:

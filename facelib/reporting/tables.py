@@ -36,20 +36,22 @@ def load(root, name: str) -> dict:
 
 
 def publish(root, name: str, out_dir, command: str, data: str, machine: str = "", extra: dict | None = None) -> Path:
-    """docs/results/<name>.json from a run's outputs folder: its summary.json (without the per-file
-    left-out list's paths of this machine), run_times.json, the command, the data it read (described,
-    never included), and the commit recorded in its results files."""
+    """docs/results/<name>.json from a run's outputs folder: its summary.json and, where `facelib designs`
+    ran on the same data, its designs.json (never the data's per-file paths), run_times.json, the
+    command, the data it read (described, never included), and the commits recorded in its results files."""
     out_dir = Path(out_dir)
-    summary = json.loads((out_dir / "results" / "summary.json").read_text())
+    files = {key: out_dir / "results" / f"{key}.json" for key in ("summary", "designs")}
+    if not any(f.exists() for f in files.values()):
+        raise FileNotFoundError(f"{out_dir / 'results'}: no summary.json or designs.json to publish")
     times = out_dir / "run_times.json"
     commits = set()
-    for f in out_dir.glob("seed*/results/*.json"):
+    for f in out_dir.glob("**/seed*/results/*.json"):
         git = json.loads(f.read_text()).get("git")
         if git:
             commits.add(git["commit"] + (" (with uncommitted changes)" if git.get("dirty") else ""))
     record = {"name": name, "command": command, "data": data, "machine": machine, "commits": sorted(commits),
-              "summary": summary, "run_times": json.loads(times.read_text()) if times.exists() else {},
-              **(extra or {})}
+              **{key: json.loads(f.read_text()) for key, f in files.items() if f.exists()},
+              "run_times": json.loads(times.read_text()) if times.exists() else {}, **(extra or {})}
     path = results_dir(root) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
@@ -207,9 +209,62 @@ def predict_check_md(record: dict) -> str:
                    "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
 
 
+PROBE_LABELS = {"pretext_start": "before pretraining", "vcop": "after the order task",
+                "supervised_pretext": "after the supervised pretext"}
+
+
+def probes_md(record: dict) -> str:
+    p = record["summary"].get("probes")
+    if not p:
+        return "(no frozen-encoder probes in this result)"
+    rows = []
+    for key, entry in p["probes"].items():
+        kind, fit_set = key.split("/")
+        for e in p["encoders"]:
+            t, h = entry["test"]["encoders"][e], entry["heldout"]["encoders"][e]
+            rows.append([f"{kind}, fitted on {entry['fitted_on']}", PROBE_LABELS.get(e, e), _ci(t["mae"], t["mae_ci95"]),
+                         ", ".join(f"{v:.2f}" for v in t["mae_seeds"]), f"{t['mean_predictor_mae']:.2f}",
+                         "yes" if t["beats_mean_predictor"] else "**no**", _ci(h["mae"], h["mae_ci95"]),
+                         f"{h['mean_predictor_mae']:.2f}"])
+    return _table(["probe", "encoder", "test MAE [95% CI]", "per seed", "training mean, on the test", "beats it",
+                   "held-out people MAE", "training mean, on them"], rows)
+
+
+def probe_comparisons_md(record: dict) -> str:
+    p = record["summary"].get("probes")
+    if not p:
+        return "(no frozen-encoder probes in this result)"
+    rows = []
+    for key, entry in p["probes"].items():
+        for split in ("test", "heldout"):
+            for c in entry[split]["comparisons"]:
+                rows.append([key.replace("/", ", fitted on "), c["split"], f"{c['a']} − {c['b']}",
+                             _ci(c["mae_diff"], c["ci95"], "{:+.2f}"), _verdict(c), _equivalence(c),
+                             f"{c['seeds_a_better']} of {c['seeds']}"])
+    return _table(["probe", "faces", "encoders", "MAE difference [95% CI]", "verdict", "equivalent within ±0.5 y? "
+                   "[90% CI]", "seeds where a is lower"], rows)
+
+
+def designs_md(record: dict) -> str:
+    d = record.get("designs")
+    if not d:
+        return "(no designs in this result)"
+    arms = ("vcop_downstream", "aihub_scratch", "supervised_downstream")
+
+    def vs(c):
+        return f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {_verdict(c)}"
+    rows = [[name, f"{r['pretext_top1']:.3f}", f"{r['pretext_kendall_tau']:.3f}",
+             *[_ci(r[f"{a}_mae"], r[f"{a}_mae_ci95"]) for a in arms], f"{r['mean_predictor_mae']:.2f}",
+             vs(r["vs_control"]), vs(r["vs_supervised"])] for name, r in d["designs"].items()]
+    return _table(["design", "pretext top-1", "Kendall τ", "3 vcop_downstream", "aihub_scratch",
+                   "supervised_downstream", "training mean", "3 − aihub_scratch [95% CI]",
+                   "3 − supervised_downstream [95% CI]"], rows)
+
+
 KINDS = {"conditions": conditions_md, "comparisons": comparisons_md, "budget": budget_md,
          "label_efficiency": label_efficiency_md, "pretext": pretext_md, "timing": timing_md, "protocol": protocol_md,
-         "predict": predict_check_md}
+         "predict": predict_check_md, "probes": probes_md, "probe_comparisons": probe_comparisons_md,
+         "designs": designs_md}
 
 
 def render(text: str, root) -> str:

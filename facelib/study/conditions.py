@@ -301,7 +301,8 @@ def vcop(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None, fixe
 
 def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epochs=None,
                        fixed: bool = False) -> RunResult:
-    """The pretraining of the supervised control: per-photo age regression (L1) on exactly the people
+    """The pretraining of the supervised control: per-photo age regression (with the fine-tuning's loss,
+    `vcop_downstream.loss`: L1 in facelib's design, MSE in the original's) on exactly the people
     and photos `vcop` trains on (pretext_train; pretext_val picks the epoch), with its epochs,
     learning rate, augmentation and images per step (T photos for each of its tuples), and as many
     steps per epoch: what ordering adds beyond the labels it is built from is the difference
@@ -312,7 +313,7 @@ def supervised_pretext(cfg: Config, paths: Paths, progress: bool = True, max_epo
     cache = identities(cfg, paths)
     name = SUPERVISED_PRETEXT + (FIXED if fixed else "")
     tuples_per_epoch = len(tuple_loaders(cfg, cache, "pretext_train", "pretext_val", cfg.vcop.batch_size)[0])
-    tc = replace(_fixed_epochs(cfg.vcop) if fixed else cfg.vcop, loss="l1",
+    tc = replace(_fixed_epochs(cfg.vcop) if fixed else cfg.vcop, loss=cfg.vcop_downstream.loss,
                  batch_size=cfg.vcop.batch_size * cfg.tuple_len, steps_per_epoch=tuples_per_epoch)
     model = build_regressor(cfg, encoder=cfg.encoder)
     if cfg.encoder == "shared2d":

@@ -178,7 +178,7 @@ def _designs(a):
     if a.order_recipes:
         result, table, name = compare_order_recipes(cfg, paths, a.seeds), order_recipes_table, "order_recipes.json"
     else:
-        result, table, name = compare_designs(cfg, paths, a.seeds), designs_table, "designs.json"
+        result, table, name = compare_designs(cfg, paths, a.seeds, extras=a.extras), designs_table, "designs.json"
     with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         print(table(result).to_string())
     print(f"written to {paths.results_dir / name} in {time.time() - t0:.0f}s")
@@ -215,6 +215,19 @@ def _check_predict(a):
         print(pd.DataFrame(result["cases"]).to_string(index=False))
     print(f"written to {out}")
     return 0
+
+
+def _probes(a):
+    from ..study.notebook import each_seed
+    from ..study.probes import probe_encoders
+    cfg, paths = study(a)
+    t0 = time.time()
+    for c, p in each_seed(cfg, paths, a.seeds):
+        for encoder, r in probe_encoders(c, p).items():
+            print(f"seed {c.seed} {encoder}: test MAE " + ", ".join(f"{k} {v['test']['mae']:.2f}"
+                                                                   for k, v in r["probes"].items()))
+    print(f"written to {paths.out_dir}/seed*/results/probe_*.json in {time.time() - t0:.0f}s; notebook 06 (facelib run "
+          "--from 06) compares them")
 
 
 def _report(a):
@@ -299,6 +312,7 @@ def _bench_args(s):
 def _designs_args(s):
     s.add_argument("--order-recipes", action="store_true",
                    help="instead: the order-task recipes (heads, greyscale), pretext model only")
+    s.add_argument("--extras", action="store_true", help="also the labelled extra designs (the soft-permutation loss)")
 
 
 def _doctor_args(s):
@@ -370,6 +384,8 @@ COMMANDS = (
     Command("check-predict", _check_predict, "how far `facelib predict`'s age lies from the study's own on the "
             "same test faces: chips as files, chips in larger photos, AAF's original images and its aligned faces "
             "framed without landmarks, FG-NET scans", data=True, outputs=True, args=_check_predict_args),
+    Command("probes", _probes, "probe the frozen pretrained encoders of each seed of a trained study (ridge and "
+            "kNN read age from them; notebook 02 does it too)", data=True, outputs=True, seeds=[0]),
     Command("report", _report, "publish a run's summary under docs/results/ and render the README's and docs' "
             "tables from those files", args=_report_args),
     Command("badges", _badges, "the README's Open-in-Colab links, from the repository in pyproject.toml",

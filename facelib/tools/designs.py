@@ -1,9 +1,12 @@
-"""The original prototype's design measured beside facelib's, on the same data, splits and budget.
+"""The original prototype's design measured beside facelib's, each against both controls, on the
+same data, splits, budget and selection.
 
-`compare_designs` trains, for each design and model seed, the pretext model and condition 3 (with
-its control), tests them, and writes `outputs/results/designs.json`: pretext top-1 and Kendall tau
-on unseen people, condition 3's test MAE against its control, with 95% intervals, and seconds
-per pretext epoch. Each design keeps its own weights and results under `designs/<name>/`.
+`compare_designs` trains, for each design and model seed, the pretext model, the supervised pretext
+and condition 3 with both of its controls (`aihub_scratch`, `supervised_downstream`: the supervised
+pretext's loss is the design's downstream loss, MSE for the original's), tests them, and writes
+`outputs/results/designs.json`: pretext top-1 and Kendall tau on unseen people, every arm's test MAE
+with its interval, condition 3 against each control (verdict, equivalence, and the failing-arms rule),
+and seconds per pretext epoch. Each design keeps its own weights and results under `designs/<d>/`.
 """
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..config import CONTROL, override
-from ..reporting.results import abs_errors
-from ..reporting.stats import compare, mae_ci
+from ..config import CONTROL, SUPERVISED_CONTROL, TEST_SPLIT, override
+from ..reporting.results import abs_errors, withhold
+from ..reporting.stats import compare, mae_ci, mean_interval
 from ..study import conditions as C
 from ..study.provenance import data_kind
 
@@ -24,13 +27,19 @@ from ..study.provenance import data_kind
 # loss (Kendall distance over items, temperature 0.5), kept as a labelled variant. Data, splits,
 # epochs, batch sizes and selection are shared.
 DESIGNS = {
-    "facelib (shared2d, score head, L1)": {"encoder": "shared2d", "order_head": "score"},
+    "facelib (shared2d, score head: pairwise ranking, L1)": {"encoder": "shared2d", "order_head": "score"},
+    "facelib, T! head (shared2d, VCOP pair head: cross-entropy, L1)": {"encoder": "shared2d", "order_head": "vcop",
+                                                                      "order_loss": "ce"},
     "original (r21d_original, cross-entropy, MSE)": {"encoder": "r21d_original", "order_loss": "ce",
                                                      "vcop_downstream.loss": "mse"},
-    "original, variant: soft-permutation loss (items, T 0.5), MSE": {
+}
+# A labelled extra, run with `facelib designs --extras`: the soft-permutation loss of the original's code.
+EXTRA_DESIGNS = {
+    "extra: original, soft-permutation loss (items, T 0.5), MSE": {
         "encoder": "r21d_original", "order_loss": "soft", "kendall_convention": "items", "soft_temperature": 0.5,
         "vcop_downstream.loss": "mse"},
 }
+ARMS = ("vcop_downstream", CONTROL, SUPERVISED_CONTROL)
 
 
 # Order-task recipes, pretext only (`facelib designs --order-recipes`): each changes one thing from
@@ -78,47 +87,61 @@ def side_result(paths, filename: str) -> tuple[dict | None, str]:
     return out, ""
 
 
-def compare_designs(cfg, paths, seeds=(0,), progress: bool = False) -> dict:
-    """Train and test both designs for every seed; write and return outputs/results/designs.json."""
+def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool = False) -> dict:
+    """Train and test every design (and, with `extras`, the labelled extras) for every seed, against
+    both controls; write and return outputs/results/designs.json."""
+    designs = {**DESIGNS, **(EXTRA_DESIGNS if extras else {})}
     rows = {}
-    for i, (name, settings) in enumerate(DESIGNS.items()):
+    for i, (name, settings) in enumerate(designs.items()):
         base = design_paths(paths, i)
         per_seed = {}
         for seed in seeds:
             c, p = with_settings(cfg, seed, settings), base.for_seed(int(seed))
             pre = C.vcop(c, p, progress=progress)
-            for arm in ("vcop_downstream", CONTROL):
+            C.supervised_pretext(c, p, progress=progress)
+            for arm in ARMS:
                 C.evaluate_condition(arm, p, C.finetune_arm(c, p, arm, progress=progress).model, c)
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
-                                   for n in ("vcop", "vcop_downstream", CONTROL)}
+                                   for n in ("vcop", *ARMS)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-        (e3, _, _, groups, _), (ec, *_) = (abs_errors(per_seed, n, paths) for n in ("vcop_downstream", CONTROL))
+        errors = {n: abs_errors(per_seed, n, paths) for n in ARMS}
+        groups = errors["vcop_downstream"][3]
+        beats = {n: bool(mean_interval(e[0] - e[1], groups)["ci95"][1] < 0) for n, e in errors.items()}
+        split = "/".join(TEST_SPLIT[cfg.test_set])
+        versus = {}
+        for control in (CONTROL, SUPERVISED_CONTROL):
+            comparison = compare("vcop_downstream", control, errors["vcop_downstream"][0], errors[control][0],
+                                 groups=groups)
+            versus[control] = withhold(comparison, [n for n in ("vcop_downstream", control) if not beats[n]], split)
         top1 = [r["vcop"]["pretext"]["top1"] for r in per_seed.values()]
         tau = [r["vcop"]["pretext"]["kendall_tau"] for r in per_seed.values()]
-        rows[name] = {"settings": settings, "seeds": list(map(int, seeds)),
+        rows[name] = {"settings": settings, "seeds": list(map(int, seeds)), "extra": name in EXTRA_DESIGNS,
                       "pretext_top1": float(np.mean(top1)), "pretext_top1_seeds": top1,
                       "pretext_kendall_tau": float(np.mean(tau)), "pretext_kendall_tau_seeds": tau,
-                      "vcop_downstream_mae": float(e3.mean()), "vcop_downstream_mae_ci95": mae_ci(e3, groups),
-                      "aihub_scratch_mae": float(ec.mean()), "aihub_scratch_mae_ci95": mae_ci(ec, groups),
-                      "vs_control": compare("vcop_downstream", CONTROL, e3, ec, groups=groups),
+                      **{f"{n}_mae": float(errors[n][0].mean()) for n in ARMS},
+                      **{f"{n}_mae_ci95": mae_ci(errors[n][0], groups) for n in ARMS},
+                      **{f"{n}_beats_mean_predictor": beats[n] for n in ARMS},
+                      "mean_predictor_mae": float(errors["vcop_downstream"][1].mean()),
+                      "vs_control": versus[CONTROL], "vs_supervised": versus[SUPERVISED_CONTROL],
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
-        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "designs": rows}
+        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "test_set": cfg.test_set,
+               "identities": cfg.identities, "designs": rows}
         _write(paths, "designs.json", out)
     return out
 
 
 def designs_table(result: dict):
-    """The reproduction rows: one per design, the numbers with their intervals."""
+    """The reproduction rows: one per design, each arm's MAE and condition 3 against both controls."""
     rows = {}
     for name, r in result["designs"].items():
-        v = r["vs_control"]
+        def vs(c):
+            said = c["verdict"] if c["verdict"] != "withheld" else "withheld"
+            return f"{c['mae_diff']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]: {said}"
         rows[name] = {"pretext top-1": f"{r['pretext_top1']:.3f}", "Kendall tau": f"{r['pretext_kendall_tau']:.3f}",
-                      "condition 3 MAE [95% CI]": f"{r['vcop_downstream_mae']:.2f} [{r['vcop_downstream_mae_ci95'][0]:.2f}, "
-                                                  f"{r['vcop_downstream_mae_ci95'][1]:.2f}]",
-                      "control MAE": f"{r['aihub_scratch_mae']:.2f}",
-                      "condition 3 − control [95% CI]": f"{v['mae_diff']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]: "
-                                                        f"{v['verdict']}",
+                      **{f"{n} MAE [95% CI]": f"{r[f'{n}_mae']:.2f} [{r[f'{n}_mae_ci95'][0]:.2f}, "
+                                              f"{r[f'{n}_mae_ci95'][1]:.2f}]" for n in ARMS},
+                      "3 − aihub_scratch": vs(r["vs_control"]), "3 − supervised_downstream": vs(r["vs_supervised"]),
                       "s / pretext epoch": f"{r['seconds_per_pretext_epoch']:.1f}"}
     return pd.DataFrame(rows).T
 
