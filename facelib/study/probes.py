@@ -45,7 +45,7 @@ FIT_SETS = {"identities": ("finetune_train", "finetune_val"), "utkface": ("train
 UTKFACE_SAMPLE = {"train": 2000, "val": 500}   # the fixed sample of UTKFace chips (seeded by the data seed)
 
 
-def encoder_of(name: str, cfg: Config, paths: Paths) -> tuple[torch.nn.Module, dict]:
+def saved_encoder(name: str, cfg: Config, paths: Paths) -> tuple[torch.nn.Module, dict]:
     """The frozen backbone of an encoder's weights file, and the file's checkpoint."""
     path = weights_path(paths, name)
     if not path.exists():
@@ -110,7 +110,7 @@ def probe_encoders(cfg: Config, paths: Paths, encoders=ENCODERS) -> dict:
     test = FaceCache(paths.cache_dir, test_dataset)
     out = {}
     for name in encoders:
-        backbone, ckpt = encoder_of(name, cfg, paths)
+        backbone, ckpt = saved_encoder(name, cfg, paths)
         feats = {
             "identities": {s: features(backbone, cfg, identities, s) for s in FIT_SETS["identities"]},
             "utkface": {s: features(backbone, cfg, utk, s, _utkface_rows(utk, s, cfg.data_seed))
