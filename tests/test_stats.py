@@ -207,3 +207,17 @@ def test_the_effective_degrees_of_freedom_are_those_of_the_half_width():
     iv = mean_interval(a - b, groups=np.repeat(np.arange(100), 4))
     half = (iv["ci95"][1] - iv["ci95"][0]) / 2
     assert 2 <= iv["df"] and sps.t.ppf(0.975, iv["df"]) * iv["se"] == pytest.approx(half, rel=1e-6)
+
+
+def test_power_at_margin_is_the_test_level_at_no_difference_and_grows_with_the_difference():
+    from facelib.reporting.stats import power_at_margin
+    at_zero = power_at_margin(se=1.0, df=4, margin=0.0)["find_difference"]
+    assert at_zero == pytest.approx(0.05, abs=1e-6)
+    finds = [power_at_margin(se=0.25, df=4, margin=m)["find_difference"] for m in (0.25, 0.5, 1.0, 2.0)]
+    assert finds == sorted(finds) and finds[-1] > 0.9
+    # Against a simulation of the t statistic at 4 degrees of freedom, a 1.0-year difference, se 0.4.
+    rng = np.random.default_rng(3)
+    est = 1.0 + 0.4 * rng.standard_normal(200_000)
+    se_hat = 0.4 * np.sqrt(rng.chisquare(4, 200_000) / 4)
+    simulated = np.mean(np.abs(est / se_hat) > sps.t.ppf(0.975, 4))
+    assert power_at_margin(se=0.4, df=4, margin=1.0)["find_difference"] == pytest.approx(simulated, abs=0.01)

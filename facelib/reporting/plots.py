@@ -148,7 +148,7 @@ def pairwise_by_gap(pretext: dict, save=None):
 
 
 def label_efficiency_plot(curve: dict, save=None):
-    """MAE of condition 3 and of its controls against the share of fine-tuning labels, with 95%
+    """MAE of condition 3 and of its controls against the share of fine-tuning people, with 95%
     intervals over trained models."""
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     x = np.asarray(curve["fractions"]) * 100
@@ -160,7 +160,7 @@ def label_efficiency_plot(curve: dict, save=None):
                     capsize=3, color=CONDITION_COLOURS[name], label=name)
     ax.set_xscale("log")
     ax.set_xticks(x, [f"{v:.0f}%" for v in x])
-    ax.set_xlabel("share of fine-tuning labels (identities)")
+    ax.set_xlabel("share of the fine-tuning people (all their labelled photos)")
     ax.set_ylabel("test MAE (years)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -302,7 +302,7 @@ def conclusion(summary: dict) -> str:
         if curve:
             shown = [f"{c['fraction']:.0%}, {c['a']} against {c['b']}: " + c["verdict"].replace("a better", f"{c['a']} better")
                      .replace("b better", f"{c['b']} better") for c in curve["comparisons"]]
-            parts.append("Secondary, by share of fine-tuning labels: " + "; ".join(shown) + ".")
+            parts.append("Secondary, by share of the fine-tuning people (all photos of each): " + "; ".join(shown) + ".")
     probes = summary.get("probes", {}).get("probes", {})
     if probes and len(seeds) >= MIN_SEEDS:
         said = []

@@ -249,9 +249,9 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
             split = f"{first[a]['heldout']['dataset']}/heldout"
             c = {**compare(a, b, ea[0], eb[0], groups=ea[1]), "split": split, "role": "secondary",
                  "clusters": "each seed's own held-out people (their sampling is in the seed spread)"}
-            held.append(withhold(c, [x for x in (a, b) if not blocks[x].get("heldout_beats_mean_predictor", True)],
+            held.append(withhold(c, [x for x in (a, b) if not blocks[x].get("heldout_beats_mean_predictor", False)],
                                  split))
-    if held:  # the identities' own people, whom no run trained on or chose anything with
+    if held:  # the identities' own people: no run of this study trained on them or chose with them
         summary["comparisons_heldout"] = held
     fixed = [c for c in tested if c["role"] == "sensitivity"]
     if fixed:
@@ -461,12 +461,18 @@ def probe_summary(per_seed: dict, paths) -> dict:
     first = records[encoders[0]][0]
     test = first["test"]
     test_rows = FaceCache(paths.cache_dir, test["dataset"]).split(test["split"])
-    groups = {"test": test_rows["identity"].astype(str).to_numpy(), "heldout": None}
+    # Each seed's own held-out people are in the seed spread; where every seed has the same people
+    # (identities not split anew per seed), they are the same faces and clustered by person like a test.
+    held = [r.get("heldout_identities") for r in records[encoders[0]]]
+    shared = len(held) > 1 and held[0] is not None and all(h == held[0] for h in held)
+    groups = {"test": test_rows["identity"].astype(str).to_numpy(), "heldout": np.asarray(held[0]) if shared else None}
     out = {"what": ("frozen encoders (before pretraining, after the order task, after the supervised pretext) "
                     "read by a ridge regression and a k-nearest-neighbour regression, each with its one setting "
                     "chosen on a validation split; secondary"),
            "encoders": encoders, "splits": {"test": f"{test['dataset']}/{test['split']}",
-                                            "heldout": "each seed's held-out people of the identities"},
+                                            "heldout": ("the held-out people of the identities, the same for every "
+                                                        "seed (clustered by person)" if shared else
+                                                        "each seed's held-out people of the identities")},
            "probes": {}}
     for key in first["probes"]:
         entry = {"fitted_on": first["probes"][key]["fitted_on"], "chosen_on": first["probes"][key]["chosen_on"],
@@ -477,7 +483,7 @@ def probe_summary(per_seed: dict, paths) -> dict:
                 rows = [r["probes"][key][split] for r in records[e]]
                 err = [np.asarray(b["abs_errors"], float) for b in rows]
                 mean_err = [np.asarray(b["mean_predictor_abs_errors"], float) for b in rows]
-                if split == "test":
+                if split == "test" or shared:
                     err, mean_err = np.array(err), np.array(mean_err)
                     diff = err - mean_err
                 else:

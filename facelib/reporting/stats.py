@@ -19,7 +19,7 @@ double count:
   terms above hold, is taken out once.
 
 The interval gives each part the t quantile of its own degrees of freedom (a Banerjee-type
-interval, conservative for every ratio of the two parts):
+interval; its level is shown by simulation, not guaranteed, and it needs many person clusters):
 
     mean ± sqrt(t(S − 1)² · v_seeds + t(G − 1)² · v_faces)
 
@@ -159,14 +159,15 @@ def equivalence(ci90: list[float], margin: float = EQUIVALENCE_MARGIN, seeds: in
 
 
 def power_at_margin(se: float, df: float, margin: float = EQUIVALENCE_MARGIN) -> dict:
-    """At a comparison's own standard error and degrees of freedom (normal approximation of the
-    estimate): the chance of a verdict when the true difference is ±margin, and of showing
-    equivalence when it is 0. What the seeds that were run can find, not a property of the result."""
+    """At a comparison's observed standard error and effective degrees of freedom: the chance of a
+    verdict when the true difference is ±margin (noncentral t: 5% when the margin is 0), and of
+    showing equivalence when it is 0 (normal approximation of the estimate). What studies of this
+    size and spread can find, not a property of the result."""
     if se <= 0:
         return {"find_difference": 1.0, "show_equivalence": 1.0, "margin": margin}
     q95, q90 = sps.t.ppf(0.975, df), sps.t.ppf(0.95, df)
     z = margin / se
-    return {"find_difference": float(sps.norm.cdf(z - q95) + sps.norm.cdf(-z - q95)),
+    return {"find_difference": float(sps.nct.sf(q95, df, z) + sps.nct.cdf(-q95, df, z)),
             "show_equivalence": float(max(0.0, 2 * sps.norm.cdf(z - q90) - 1)), "margin": margin}
 
 

@@ -151,7 +151,7 @@ def label_efficiency_md(record: dict) -> str:
             c = by.get((f, a, b))
             cells.append(f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {_verdict(c)}" if c else "")
         rows.append(cells)
-    return _table(["labels", "vcop_downstream", "aihub_scratch", "supervised_downstream",
+    return _table(["share of the fine-tuning people", "vcop_downstream", "aihub_scratch", "supervised_downstream",
                    "3 − aihub_scratch", "3 − supervised_downstream", "supervised − aihub_scratch"], rows)
 
 

@@ -287,7 +287,7 @@ def _prepare_args(s):
 
 def _run_args(s):
     s.add_argument("--label-fractions", type=_fractions, default=[],
-                   help="e.g. 0.1,0.25,0.5: condition 3 and its controls also on these shares of the fine-tuning labels")
+                   help="e.g. 0.1,0.25,0.5: condition 3 and its controls also on these shares of the fine-tuning people (nested; all photos of each)")
     s.add_argument("--no-fixed-epoch-arm", action="store_true", help="skip the sensitivity arm (condition 3 and "
                    "the supervised control fine-tuned from pretexts trained a fixed number of epochs, last epoch kept)")
     s.add_argument("--from", dest="start", default=None, help="start at this notebook number, e.g. 03")
