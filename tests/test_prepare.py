@@ -301,6 +301,31 @@ def test_a_face_not_found_is_framed_by_the_datasets_median_framing(tiny_data, tm
     assert none["framing"] == {CENTRAL: found["kept"]}
 
 
+def test_no_test_image_sets_the_median_framing(tiny_data, tmp_path, monkeypatch):
+    """Faces found only in the test list's images: the training images without a face take the central
+    square, not a median framing set by test images."""
+    import shutil
+
+    import facelib.data.detect as detect
+    from facelib.data.decode import CENTRAL, FALLBACK
+    from facelib.data.readers import read_megaage
+    root = tmp_path / "d"
+    shutil.copytree(tiny_data / "megaage_asian", root / "megaage_asian")
+    records, _ = read_megaage(root / "megaage_asian")
+    test_ids = {id(r) for r in records if r.source_split == "test"}
+    assert 0 < len(test_ids) < len(records)
+    real, calls = detect.frame_photo, []
+
+    def only_test(img):   # prepare frames the records in order with one worker
+        calls.append(1)
+        return real(img) if id(records[len(calls) - 1]) in test_ids else None
+    monkeypatch.setattr(detect, "frame_photo", only_test)
+    out = prepare(root, tmp_path / "c", image_size=32, progress=False, workers=1)["datasets"]["megaage_asian"]
+    cache = FaceCache(tmp_path / "c", "megaage_asian")
+    train = cache.manifest[cache.manifest["source_split"] == "train"]
+    assert FALLBACK not in out["framing"] and (train["framing"] == CENTRAL).all() and len(train) > 0
+
+
 def test_aafs_aligned_faces_laid_out_as_megaage_are_framed_from_the_faces_found(tiny_data, tmp_path):
     """AAF's aligned faces (the whole head and shoulders) in MegaAge-Asian's layout have no landmarks:
     prepare finds their faces, and frames them like the same faces aligned from AAF's landmarks."""

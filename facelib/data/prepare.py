@@ -103,6 +103,8 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
     if asian_test:
         params["asian_test"] = True
+    if name == "megaage_asian":   # its fallback framing no longer reads the test list's images
+        params["fallback"] = "median outside the test list"
     key = _fingerprint(root, params)
     meta_path = cache_dir / f"{name}.meta.json"
     npy, csv = cache_dir / f"{name}.npy", cache_dir / f"{name}.csv"
@@ -213,13 +215,15 @@ def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
 
 def _frame_the_rest(records, done: dict, tmp: Path, size: int) -> dict:
     """{record index: how its face was framed}, after framing the faces of an aligned dataset in which
-    no face was found: aligned from the median pupils of the faces found in the same dataset (its images
-    share one framing), or, where none was found at all, its central square."""
+    no face was found: aligned from the median pupils of the faces found in the same dataset outside its
+    test list (its images share one framing; no test image sets it), or, where none was found there,
+    its central square."""
     how = {i: d[2] for i, d in done.items()}
     missing = [i for i, d in done.items() if d[0] == "ok" and d[2] == NO_FACE]
     if not missing:
         return how
-    found = [json.loads(d[3]) for d in done.values() if d[0] == "ok" and d[3]]
+    found = [json.loads(d[3]) for i, d in done.items()
+             if d[0] == "ok" and d[3] and records[i].source_split != "test"]
     median = np.median(np.array(found), axis=0).tolist() if found else None
     arr = np.load(tmp, mmap_mode="r+")
     for i in missing:
