@@ -246,6 +246,10 @@ def summarize(per_seed: dict, paths, warnings=(), left_out=()) -> dict:
     for a, b in pairs:
         ea, eb = heldout_errors(per_seed, a, paths), heldout_errors(per_seed, b, paths)
         if kind[b] in ("control", "sensitivity") and kind[a] != "sensitivity" and ea is not None and eb is not None:
+            faces = [[rs.get(x, {}).get("heldout", {}).get("faces") for rs in per_seed.values()] for x in (a, b)]
+            if faces[0] != faces[1]:
+                raise ValueError(f"{a} and {b} were tested on different held-out faces in a seed; run notebook "
+                                 "06 again after both are tested on the same identities' split")
             split = f"{first[a]['heldout']['dataset']}/heldout"
             c = {**compare(a, b, ea[0], eb[0], groups=ea[1]), "split": split, "role": "secondary",
                  "clusters": "each seed's own held-out people (their sampling is in the seed spread)"}

@@ -110,6 +110,8 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
         split = "/".join(TEST_SPLIT[cfg.test_set])
         versus = {}
         for control in (CONTROL, SUPERVISED_CONTROL):
+            if not np.array_equal(errors["vcop_downstream"][4], errors[control][4]):
+                raise ValueError(f"{name}: vcop_downstream and {control} were tested on different faces")
             comparison = compare("vcop_downstream", control, errors["vcop_downstream"][0], errors[control][0],
                                  groups=groups)
             versus[control] = withhold(comparison, [n for n in ("vcop_downstream", control) if not beats[n]], split)
