@@ -128,7 +128,8 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
     cases = []
     files = [paths.data_root / dataset / s for s in sample["source"]]
     got = [predict(f, models=models)[0] for f in tqdm(files, desc="test photos as files", disable=not progress)]
-    label = {"aaf": "AAF test faces given as their original images (the evaluation aligned them from AAF's landmarks)",
+    label = {"aaf": f"AAF {'test' if not split or split == test_split else split} faces given as their original "
+                    "images (the evaluation aligned them from AAF's landmarks)",
              "utkface": "test chips given as files"}.get(dataset, "test photos given as files")
     cases.append(_row(label, [g.ages.get(condition) if g.ages else None for g in got], sample["age"], sample["pred"],
                       [g.alignment for g in got]))
