@@ -145,3 +145,18 @@ def test_a_toy_condition_is_its_recipe_and_one_row_of_the_table(trained_paths, t
     assert "| 5 toy |" in conditions_md({"summary": summary})
     with pytest.raises(ValueError, match="is not one of"):
         registry.run("not_a_run")
+
+
+def test_every_module_run_with_python_m_exists():
+    """`python -m facelib.x` in the package (subprocesses, notebooks' shell cells, docs) names a module
+    that exists: a move must carry its callers along."""
+    import re
+    mods = _modules()
+    texts = [p.read_text() for p in PACKAGE.rglob("*.py")]
+    texts += [p.read_text() for p in (PACKAGE.parent / "notebooks").glob("*.ipynb")]
+    texts += [p.read_text() for p in [PACKAGE.parent / "README.md", *(PACKAGE.parent / "docs").glob("*.md")]]
+    named = set()
+    for t in texts:
+        named |= set(re.findall(r'"-m",\s*"(facelib[\w.]*)"', t)) | set(re.findall(r"-m (facelib[\w.]*)", t))
+    assert named, "no `-m facelib...` found: the pattern no longer matches the callers"
+    assert {n for n in named if n not in mods} == set()

@@ -267,7 +267,7 @@ def _memory_child(n: int, size: int) -> None:
 def bench_memory(n: int = 1000, size: int = 64) -> list[dict]:
     rows = []
     for k in (n, 4 * n):
-        out = subprocess.run([sys.executable, "-m", "facelib.bench", "memory", str(k), str(size)],
+        out = subprocess.run([sys.executable, "-m", "facelib.tools.bench", "memory", str(k), str(size)],
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
