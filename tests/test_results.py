@@ -8,7 +8,7 @@ import pytest
 from facelib.study import conditions as C
 from facelib.config import get_config
 from facelib.paths import Paths
-from facelib.reporting.results import NothingToReport, collect, summarize, write_summary
+from facelib.reporting.results import NothingToReport, collect, protocol, summarize, write_summary
 
 from .conftest import train_every_run
 
@@ -200,3 +200,9 @@ def test_results_of_two_states_of_the_code_are_named(two_seeds, tmp_path):
     _, _, warnings = collect(paths, [0, 1])
     assert any("made by code with uncommitted changes" in w for w in warnings)
     assert not any("more than one state" in w for w in warnings)
+
+
+def test_the_protocol_says_which_test_faces_were_looked_at(two_seeds):
+    per_seed, _, _ = collect(two_seeds, [0, 1])
+    assert protocol(per_seed, "aaf/val")["test"].endswith("nothing is chosen on it")
+    assert "not a clean test" in protocol(per_seed, "utkface/asian_test")["test"]

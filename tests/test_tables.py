@@ -54,3 +54,12 @@ def test_a_published_run_renders_into_marked_tables_and_drift_is_caught(tmp_path
     assert tables.drift(tmp_path) == ["README.md: demo-run conditions"]
     with pytest.raises(FileNotFoundError, match="no published result 'other'"):
         tables.render("<!-- facelib-table: other conditions -->\n<!-- /facelib-table -->", tmp_path)
+
+
+def test_a_comparison_over_too_few_seeds_renders_as_no_verdict_whatever_its_interval():
+    c = {"a": "a", "b": "b", "mae_diff": 2.3, "ci95": [1.8, 2.8], "verdict": "no difference shown", "seeds": 1,
+         "why": "1 model seed: at least 3 are needed"}
+    assert tables._verdict(c) == "no verdict (1 seed)"
+    assert tables._verdict({**c, "seeds": 2}) == "no verdict (2 seeds)"
+    del c["why"]
+    assert tables._verdict({**c, "seeds": 5}) == "no difference shown"

@@ -96,6 +96,8 @@ def conditions_md(record: dict) -> str:
 def _verdict(c: dict) -> str:
     if c["verdict"] == "withheld":
         return "withheld: " + c["withheld"].split(":")[0]
+    if "why" in c:  # too few seeds to state a difference
+        return f"no verdict ({c['seeds']} seed{'s' if c['seeds'] != 1 else ''})"
     return c["verdict"]
 
 
