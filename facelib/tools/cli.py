@@ -259,12 +259,20 @@ def _badges(a):
 
 
 def _compare_results(a):
-    from .compare import LEFT_OUT, compare_results
-    differences, files = compare_results(a.a, a.b)
+    from .compare import LEFT_OUT, compare_homes, compare_results
+    outputs = (Path(a.a) / "outputs", Path(a.b) / "outputs") if a.homes else (a.a, a.b)
+    differences, files = compare_results(*outputs)
     for line in differences:
         print(f"✗ {line}")
     print(f"{files} files compared field by field (left out: {', '.join(LEFT_OUT)}): "
           + (f"{len(differences)} differences" if differences else "equal"))
+    if a.homes:
+        trained, same = compare_homes(a.a, a.b)
+        for line in trained:
+            print(f"✗ {line}")
+        for line in same:
+            print(f"= {line}")
+        differences += trained
     return 1 if differences else 0
 
 
@@ -350,8 +358,10 @@ def _badges_args(s):
 
 
 def _compare_results_args(s):
-    s.add_argument("a", help="one run's outputs folder")
+    s.add_argument("a", help="one run's outputs folder (with --homes: its FACELIB_HOME)")
     s.add_argument("b", help="the other's")
+    s.add_argument("--homes", action="store_true", help="A and B are FACELIB_HOME folders: compare their outputs, "
+                   "and also every weights file (bitwise) and every cached face crop")
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,23 @@ column whose name holds "seconds"), the commit (`git`, `commits`, and commit ids
 run ids (`run_id`), paths (`weights`, `history`, `predictions`, `data_root`) and the data folder's
 fingerprint (`data_hash`: its files' names, sizes and times; the split hashes of their contents are
 compared). Two runs of the same code on the same data and seeds give no
-difference on a CPU (`facelib run` seeds every epoch)."""
+difference on a CPU (`facelib run` seeds every epoch).
+
+`compare_homes A B` (`facelib compare-results --homes`) looks under two FACELIB_HOME folders at what
+the runs learned and read, where a result differs: every weights file's tensors, bitwise, and every
+cached face crop, counted by dataset, split and framing. Equal weights with different test results
+mean the models are the same and the test faces were framed otherwise."""
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
+
+from ..checkpoints import load_checkpoint
 
 LEFT_OUT = ("seconds", "git", "commits", "run_id", "weights", "history", "predictions", "data_root", "data_hash")
 COMMIT = re.compile(r"\b[0-9a-f]{10,40}\b")
@@ -66,3 +75,40 @@ def compare_results(a_dir, b_dir) -> tuple[list[str], int]:
             if list(da.columns) != list(db.columns) or da.shape != db.shape or not da.equals(db):
                 out.append(f"{name}: the tables differ")
     return out, len(set(a) & set(b))
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    ma, mb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    return ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+def compare_homes(a_home, b_home) -> tuple[list[str], list[str]]:
+    """(the differences, what was found equal) between the weights and cached crops of two homes."""
+    a_home, b_home = Path(a_home), Path(b_home)
+    diffs, same = [], []
+    weights = sorted(p.relative_to(a_home) for p in a_home.glob("weights/**/*.pt"))
+    only = sorted(set(p.relative_to(b_home) for p in b_home.glob("weights/**/*.pt")) ^ set(weights))
+    diffs += [f"{p}: only in {'A' if (a_home / p).exists() else 'B'}" for p in only]
+    shared = [p for p in weights if (b_home / p).exists()]
+    differ = [p for p in shared if not _same_weights(a_home / p, b_home / p)]
+    diffs += [f"{p}: the weights differ" for p in differ]
+    same.append(f"{len(shared) - len(differ)} of {len(shared)} weights files bitwise equal")
+    for ca in sorted(a_home.glob("data/cache/*/*.npy")):
+        rel = ca.relative_to(a_home)
+        cb = b_home / rel
+        if not cb.exists():
+            diffs.append(f"{rel}: only in A")
+            continue
+        ma, mb = (pd.read_csv(c.with_suffix(".csv"), keep_default_na=False) for c in (ca, cb))
+        xa, xb = np.load(ca, mmap_mode="r"), np.load(cb, mmap_mode="r")
+        if xa.shape != xb.shape or not ma.equals(mb):
+            diffs.append(f"{rel}: other faces ({xa.shape[0]} crops against {xb.shape[0]}, or other labels)")
+            continue
+        rows = np.array([not np.array_equal(xa[i], xb[i]) for i in range(len(xa))], dtype=bool)
+        if rows.any():
+            counts = ma[rows].groupby(["split", "framing"]).size()
+            diffs.append(f"{rel}: {rows.sum()} of {len(rows)} crops differ ("
+                         + "; ".join(f"{s}, {f}: {n}" for (s, f), n in counts.items()) + ")")
+        else:
+            same.append(f"{rel}: all {len(rows)} crops equal")
+    return diffs, same
