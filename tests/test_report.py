@@ -119,6 +119,10 @@ def test_tables():
     assert ct.iloc[0]["verdict"] == "a better" and ct.iloc[0]["seeds where a is lower"] == "3 of 3"
     assert list(ct["faces"]) == ["test: megaage_asian/test", "fgnet/heldout"]
     assert ct.iloc[1]["verdict"] == "b better"
+    one_seed = {**_cmp("vcop_downstream", "baseline", 2.3, 1.8, 2.8, "no difference shown", 0, 1),
+                "why": "1 model seed: at least 3 are needed"}     # the interval excludes 0: still no verdict
+    assert comparisons_table({**s, "comparisons": [one_seed], "comparisons_heldout": []}).iloc[0]["verdict"] == \
+        "no verdict (1 seed)"
 
 
 def test_best_per_column_ignores_the_reference():

@@ -221,3 +221,12 @@ def test_power_at_margin_is_the_test_level_at_no_difference_and_grows_with_the_d
     se_hat = 0.4 * np.sqrt(rng.chisquare(4, 200_000) / 4)
     simulated = np.mean(np.abs(est / se_hat) > sps.t.ppf(0.975, 4))
     assert power_at_margin(se=0.4, df=4, margin=1.0)["find_difference"] == pytest.approx(simulated, abs=0.01)
+
+
+def test_power_at_margin_is_a_probability_at_a_small_standard_error():
+    # se 0.043 at 2 degrees of freedom puts the margin 11.6 standard errors out, where scipy's
+    # nct.cdf gives NaN for the lower tail (a held-out comparison of the demo run hit this).
+    from facelib.reporting.stats import power_at_margin
+    for se, df in ((0.043, 2.0), (0.01, 2.0), (0.005, 4.0), (1e-4, 30.0)):
+        p = power_at_margin(se=se, df=df, margin=0.5)["find_difference"]
+        assert 0.9 < p <= 1.0, (se, df, p)

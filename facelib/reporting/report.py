@@ -15,7 +15,7 @@ from ..config import (
     TEST_SPLIT,
 )
 from ..study.metrics import AGE_GROUPS, age_group, group_label
-from .results import AGE_LOSS_NAMES, WITHHELD, role, summary_table
+from .results import AGE_LOSS_NAMES, WITHHELD, role, summary_table, verdict_shown
 from .stats import MIN_SEEDS
 
 LOWER_IS_BETTER = {"mae", "rmse"}
@@ -76,7 +76,7 @@ def comparisons_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame([{"role": c.get("role") or role(c["a"], c["b"]), "faces": c.get("split", test), "a": c["a"],
                           "b": c["b"],
                           "mae(a) - mae(b)": round(c["mae_diff"], 3),
-                          "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
+                          "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": verdict_shown(c),
                           "equivalence": c.get("equivalence", ""),
                           "ci90": f"[{c['ci90'][0]:+.3f}, {c['ci90'][1]:+.3f}]" if "ci90" in c else "",
                           "seeds where a is lower": f"{c['seeds_a_better']} of {c['seeds']}",
@@ -120,7 +120,7 @@ def probe_comparisons_frame(summary: dict) -> pd.DataFrame:
             for c in entry[split]["comparisons"]:
                 rows.append({"probe": key, "faces": c["split"], "a": c["a"], "b": c["b"],
                              "mae(a) - mae(b)": round(c["mae_diff"], 3),
-                             "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": c["verdict"],
+                             "ci95": f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]", "verdict": verdict_shown(c),
                              "equivalence": c["equivalence"], "why withheld": c.get("withheld", "")})
     return pd.DataFrame(rows)
 

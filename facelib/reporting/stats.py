@@ -167,7 +167,8 @@ def power_at_margin(se: float, df: float, margin: float = EQUIVALENCE_MARGIN) ->
         return {"find_difference": 1.0, "show_equivalence": 1.0, "margin": margin}
     q95, q90 = sps.t.ppf(0.975, df), sps.t.ppf(0.95, df)
     z = margin / se
-    return {"find_difference": float(sps.nct.sf(q95, df, z) + sps.nct.cdf(-q95, df, z)),
+    # The lower tail P(T < -q | z) is taken as P(T > q | -z): scipy's nct.cdf returns NaN far in that tail.
+    return {"find_difference": float(sps.nct.sf(q95, df, z) + sps.nct.sf(q95, df, -z)),
             "show_equivalence": float(max(0.0, 2 * sps.norm.cdf(z - q90) - 1)), "margin": margin}
 
 

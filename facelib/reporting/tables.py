@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import registry
 from ..config import TEST_SPLIT
-from .results import role
+from .results import role, verdict_shown
 
 MARKER = re.compile(r"(<!-- facelib-table: (\S+) (\S+) -->\n)(.*?)(<!-- /facelib-table -->)", re.S)
 
@@ -96,9 +96,7 @@ def conditions_md(record: dict) -> str:
 def _verdict(c: dict) -> str:
     if c["verdict"] == "withheld":
         return "withheld: " + c["withheld"].split(":")[0]
-    if "why" in c:  # too few seeds to state a difference
-        return f"no verdict ({c['seeds']} seed{'s' if c['seeds'] != 1 else ''})"
-    return c["verdict"]
+    return verdict_shown(c)
 
 
 def _equivalence(c: dict) -> str:
