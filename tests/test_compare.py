@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from facelib.tools.compare import compare_homes, compare_results
@@ -33,8 +34,8 @@ def test_equal_homes_and_what_is_left_out(tmp_path):
     rec.write_text(rec.read_text().replace("12.0", "99.0").replace("abc", "def"))   # times and commits
     assert compare_results(a / "outputs", b / "outputs") == ([], 1)
     diffs, same = compare_homes(a, b)
-    assert diffs == [] and same == ["1 of 1 weights files bitwise equal", "data/cache/demo/megaage_asian.npy: all 4 "
-                                    "crops equal"]
+    assert diffs == [] and same == ["1 of 1 weights files hold bitwise-equal model tensors",
+                                    "data/cache/demo/megaage_asian.npy: all 4 crops equal"]
 
 
 def test_a_changed_result_weight_or_crop_is_named(tmp_path):
@@ -52,6 +53,22 @@ def test_a_changed_result_weight_or_crop_is_named(tmp_path):
     x[3, 1, 1] += 1
     np.save(b / "data/cache/demo/megaage_asian.npy", x)
     diffs, same = compare_homes(a, b)
-    assert diffs == ["weights/seed0/baseline.pt: the weights differ",
+    assert diffs == ["weights/seed0/baseline.pt: the model's tensors differ",
                      "data/cache/demo/megaage_asian.npy: 2 of 4 crops differ (test, median: 2)"]
-    assert same == ["0 of 1 weights files bitwise equal"]
+    assert same == ["0 of 1 weights files hold bitwise-equal model tensors"]
+
+
+def test_files_in_one_home_only_other_faces_and_an_empty_home_are_named(tmp_path):
+    a, b = _home(tmp_path / "a"), _home(tmp_path / "b")
+    torch.save({"model": {"w": torch.ones(2)}}, b / "weights" / "seed0" / "vcop.pt")
+    shutil.copy(a / "data/cache/demo/megaage_asian.npy", b / "data/cache/demo/utkface.npy")
+    shutil.copy(a / "data/cache/demo/megaage_asian.csv", b / "data/cache/demo/utkface.csv")
+    m = pd.read_csv(b / "data/cache/demo/megaage_asian.csv")
+    m.loc[0, "age"] = 30
+    m.to_csv(b / "data/cache/demo/megaage_asian.csv", index=False)
+    diffs, _ = compare_homes(a, b)
+    assert diffs == ["weights/seed0/vcop.pt: only in B", "data/cache/demo/utkface.npy: only in B",
+                     "data/cache/demo/megaage_asian.npy: other faces (4 crops against 4, or other labels)"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="is it a FACELIB_HOME"):
+        compare_homes(a, tmp_path / "empty")

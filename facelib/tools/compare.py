@@ -11,8 +11,9 @@ difference on a CPU (`facelib run` seeds every epoch).
 
 `compare_homes A B` (`facelib compare-results --homes`) looks under two FACELIB_HOME folders at what
 the runs learned and read, where a result differs: every weights file's tensors, bitwise, and every
-cached face crop, counted by dataset, split and framing. Equal weights with different test results
-mean the models are the same and the test faces were framed otherwise."""
+cached face crop, counted by dataset, split and framing (a checkpoint's model tensors are compared, not
+its bytes: it also holds times). Equal models with different test results point at the test faces or
+at the evaluation code; which crops differ tells the first."""
 from __future__ import annotations
 
 import json
@@ -82,23 +83,28 @@ def _same_weights(a: Path, b: Path) -> bool:
     return ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
 
 
+def _only(a_home: Path, b_home: Path, pattern: str) -> tuple[list[Path], list[str]]:
+    """(the paths under both homes, a line for each path under one only)."""
+    a, b = ({p.relative_to(home) for p in home.glob(pattern)} for home in (a_home, b_home))
+    return sorted(a & b), [f"{p}: only in {'A' if p in a else 'B'}" for p in sorted(a ^ b)]
+
+
 def compare_homes(a_home, b_home) -> tuple[list[str], list[str]]:
-    """(the differences, what was found equal) between the weights and cached crops of two homes."""
+    """(the differences, what was found equal) between the weights and cached crops of two homes.
+    Raises FileNotFoundError where a home has no weights or no cached crops to compare."""
     a_home, b_home = Path(a_home), Path(b_home)
-    diffs, same = [], []
-    weights = sorted(p.relative_to(a_home) for p in a_home.glob("weights/**/*.pt"))
-    only = sorted(set(p.relative_to(b_home) for p in b_home.glob("weights/**/*.pt")) ^ set(weights))
-    diffs += [f"{p}: only in {'A' if (a_home / p).exists() else 'B'}" for p in only]
-    shared = [p for p in weights if (b_home / p).exists()]
+    for home in (a_home, b_home):
+        if not any(home.glob("weights/**/*.pt")) or not any(home.glob("data/cache/*/*.npy")):
+            raise FileNotFoundError(f"{home}: no weights/**/*.pt or data/cache/*/*.npy: is it a FACELIB_HOME "
+                                    "that has run?")
+    shared, diffs = _only(a_home, b_home, "weights/**/*.pt")
     differ = [p for p in shared if not _same_weights(a_home / p, b_home / p)]
-    diffs += [f"{p}: the weights differ" for p in differ]
-    same.append(f"{len(shared) - len(differ)} of {len(shared)} weights files bitwise equal")
-    for ca in sorted(a_home.glob("data/cache/*/*.npy")):
-        rel = ca.relative_to(a_home)
-        cb = b_home / rel
-        if not cb.exists():
-            diffs.append(f"{rel}: only in A")
-            continue
+    diffs += [f"{p}: the model's tensors differ" for p in differ]
+    same = [f"{len(shared) - len(differ)} of {len(shared)} weights files hold bitwise-equal model tensors"]
+    caches, only = _only(a_home, b_home, "data/cache/*/*.npy")
+    diffs += only
+    for rel in caches:
+        ca, cb = a_home / rel, b_home / rel
         ma, mb = (pd.read_csv(c.with_suffix(".csv"), keep_default_na=False) for c in (ca, cb))
         xa, xb = np.load(ca, mmap_mode="r"), np.load(cb, mmap_mode="r")
         if xa.shape != xb.shape or not ma.equals(mb):
