@@ -89,6 +89,12 @@ def _only(a_home: Path, b_home: Path, pattern: str) -> tuple[list[Path], list[st
     return sorted(a & b), [f"{p}: only in {'A' if p in a else 'B'}" for p in sorted(a ^ b)]
 
 
+def _rows_that_differ(xa: np.ndarray, xb: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Which rows of two memory-mapped crop arrays of one shape differ, a chunk of rows at a time."""
+    return np.concatenate([(xa[i:i + chunk] != xb[i:i + chunk]).reshape(len(xa[i:i + chunk]), -1).any(axis=1)
+                           for i in range(0, len(xa), chunk)] or [np.zeros(0, dtype=bool)])
+
+
 def compare_homes(a_home, b_home) -> tuple[list[str], list[str]]:
     """(the differences, what was found equal) between the weights and cached crops of two homes.
     Raises FileNotFoundError where a home has no weights or no cached crops to compare."""
@@ -110,7 +116,7 @@ def compare_homes(a_home, b_home) -> tuple[list[str], list[str]]:
         if xa.shape != xb.shape or not ma.equals(mb):
             diffs.append(f"{rel}: other faces ({xa.shape[0]} crops against {xb.shape[0]}, or other labels)")
             continue
-        rows = np.array([not np.array_equal(xa[i], xb[i]) for i in range(len(xa))], dtype=bool)
+        rows = _rows_that_differ(xa, xb)
         if rows.any():
             counts = ma[rows].groupby(["split", "framing"]).size()
             diffs.append(f"{rel}: {rows.sum()} of {len(rows)} crops differ ("
