@@ -146,6 +146,53 @@ def test_any_number_of_workers_gives_the_same_cache(tiny_data, tmp_path):
     assert (tmp_path / "one" / "aihub.csv").read_text() == (tmp_path / "two" / "aihub.csv").read_text()
 
 
+
+def test_a_worker_that_dies_stops_the_prepare_with_an_error_and_the_rest_continues_later(tiny_data, tmp_path,
+                                                                                       monkeypatch):
+    """A worker killed mid-chunk (a SIGBUS from a full disk, the OOM killer) is an error naming what
+    is kept, not a prepare that waits for ever (multiprocessing.Pool's behaviour)."""
+    import os
+    import signal
+
+    import sys
+    P = sys.modules["facelib.data.prepare"]        # facelib.data's `prepare` is the function
+    real, parent, count = P.process_record, os.getpid(), {"faces": 0}
+
+    def dies_part_way(*a):
+        if os.getpid() != parent:                          # in a worker: its 30th face kills it
+            count["faces"] += 1
+            if count["faces"] == 30:
+                os._exit(1)
+        return real(*a)
+    monkeypatch.setattr(P, "process_record", dies_part_way)   # forked workers inherit it
+    before = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("prepare hung")))
+    signal.alarm(120)
+    try:
+        with pytest.raises(RuntimeError, match=r"a worker cropping faces died .* MiB are free at"):
+            P.prepare(tiny_data, tmp_path / "cache", image_size=24, progress=False, workers=2, datasets=("aihub",))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+    monkeypatch.setattr(P, "process_record", real)
+    again = P.prepare(tiny_data, tmp_path / "cache", image_size=24, progress=False, workers=2, datasets=("aihub",))
+    ref = P.prepare(tiny_data, tmp_path / "ref", image_size=24, progress=False, workers=1, datasets=("aihub",))
+    assert again["datasets"]["aihub"]["split_hashes"] == ref["datasets"]["aihub"]["split_hashes"]
+
+
+def test_a_disk_too_full_for_the_cache_is_a_clear_error_before_any_face_is_cropped(tiny_data, tmp_path,
+                                                                                   monkeypatch):
+    from types import SimpleNamespace
+
+    import sys
+    P = sys.modules["facelib.data.prepare"]
+    calls = []
+    monkeypatch.setattr(P, "process_record", lambda *a: calls.append(a))
+    monkeypatch.setattr(P.shutil, "disk_usage", lambda _: SimpleNamespace(total=10**9, used=10**9 - 4096, free=4096))
+    with pytest.raises(OSError, match=r"aihub.tmp.npy needs [\d.,]+ MiB; only 0 MiB are free at"):
+        P.prepare(tiny_data, tmp_path / "cache", image_size=24, progress=False, workers=1, datasets=("aihub",))
+    assert calls == [] and not (tmp_path / "cache" / "aihub.tmp.npy").exists()
+
+
 KILLED_PREPARE = """
 import sys, time
 import facelib.data.prepare

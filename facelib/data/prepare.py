@@ -10,9 +10,13 @@ the memory map by index, with a journal, so a prepare that stops continues where
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -120,7 +124,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     if done:
         print(f"prepare {name}: resuming, {len(done)} of {len(records)} faces already prepared")
     else:
-        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+        _new_memmap(tmp, shape)
         journal.write_text(key + "\n")
     todo = [i for i in range(len(records)) if i not in done]
     workers = max(1, workers or default_workers())
@@ -142,9 +146,19 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
             _WORKER.clear()
         else:
             ctx = get_context("fork" if os.name == "posix" else "spawn")
-            with ctx.Pool(workers, initializer=_open_worker, initargs=(str(tmp),)) as pool:
-                for rows in pool.imap_unordered(_process_chunk, jobs):
-                    record(rows)
+            # An executor, not a Pool: a worker that dies (killed, out of memory) stops the prepare
+            # with an error here instead of leaving it waiting for ever.
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_open_worker,
+                                     initargs=(str(tmp),)) as pool:
+                try:
+                    for future in as_completed([pool.submit(_process_chunk, job) for job in jobs]):
+                        record(future.result())
+                except BrokenProcessPool as e:
+                    raise RuntimeError(
+                        f"prepare {name}: a worker cropping faces died ({e}); {len(done)} of "
+                        f"{len(records)} faces are prepared and kept. {_free_space(cache_dir)}. "
+                        "Run it again to continue where it stopped (workers=1 to see the error "
+                        "in this process).") from e
     bar.close()
     framing = _frame_the_rest(records, done, tmp, size)
 
@@ -192,6 +206,28 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         rep["near_duplicate_faces"] = int(manifest["identity"].duplicated(keep=False).sum())
     meta_path.write_text(json.dumps({"key": key, "params": params, "report": rep}, ensure_ascii=False))
     return {**rep, "cached": False, "data_hash": key}
+
+
+def _free_space(folder: Path) -> str:
+    return f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB are free at {folder}"
+
+
+def _new_memmap(tmp: Path, shape) -> None:
+    """An empty cache array on disk with its blocks reserved: a full disk is an error here, not a
+    SIGBUS in a worker writing into a memory-mapped hole later."""
+    need = int(np.prod(shape))
+    if shutil.disk_usage(tmp.parent).free < need + 2**20:
+        raise OSError(errno.ENOSPC, f"{tmp.name} needs {need / 2**20:,.0f} MiB; only {_free_space(tmp.parent)}")
+    np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+    if hasattr(os, "posix_fallocate"):
+        with open(tmp, "r+b") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise OSError(errno.ENOSPC, f"{tmp.name} needs {need / 2**20:,.0f} MiB; "
+                                                f"only {_free_space(tmp.parent)}") from e
+                # EINVAL / EOPNOTSUPP: the file system reserves nothing; the array works as before
 
 
 def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:

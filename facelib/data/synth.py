@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -540,8 +541,9 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     results = []
     bar = tqdm(total=len(jobs), desc="synth", disable=not progress)
     if workers > 1:
-        with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
-            for r in pool.imap(_run_job, jobs, chunksize=8):
+        # An executor, not a Pool: a worker that dies raises BrokenProcessPool instead of a hang.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn" if os.name == "nt" else "fork")) as pool:
+            for r in pool.map(_run_job, jobs, chunksize=8):
                 results.append(r)
                 bar.update()
     else:
