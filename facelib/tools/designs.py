@@ -11,6 +11,7 @@ and seconds per pretext epoch. Each design keeps its own weights and results und
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -91,7 +92,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
     """Train and test every design (and, with `extras`, the labelled extras) for every seed, against
     both controls; write and return outputs/results/designs.json."""
     designs = {**DESIGNS, **(EXTRA_DESIGNS if extras else {})}
-    rows = {}
+    rows, t0 = {}, time.time()
     for i, (name, settings) in enumerate(designs.items()):
         base = design_paths(paths, i)
         per_seed = {}
@@ -104,6 +105,8 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
                                    for n in ("vcop", *ARMS)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
+            print(f"[designs] {name}: seed {seed} trained and tested "
+                  f"({time.time() - t0:.0f} s since the start)", flush=True)
         errors = {n: abs_errors(per_seed, n, paths) for n in ARMS}
         groups = errors["vcop_downstream"][3]
         beats = {n: bool(mean_interval(e[0] - e[1], groups)["ci95"][1] < 0) for n, e in errors.items()}
