@@ -203,6 +203,29 @@ P.prepare(sys.argv[1], sys.argv[2], image_size=24, progress=False, workers=2, da
 """
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: from /proc)."""
+    from pathlib import Path
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to read its status is not)."""
+    from pathlib import Path
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
 def test_a_killed_prepare_continues_and_ends_with_the_same_hashes(tiny_data, tmp_path):
     import signal
@@ -212,12 +235,18 @@ def test_a_killed_prepare_continues_and_ends_with_the_same_hashes(tiny_data, tmp
     reference = prepare(tiny_data, tmp_path / "ref", image_size=24, progress=False, datasets=("aihub",))
     cache = tmp_path / "cache"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_PREPARE, str(tiny_data), str(cache)],
-                            stderr=subprocess.DEVNULL)  # its orphaned workers complain of the broken pipe
+                            stderr=subprocess.DEVNULL)
     journal, deadline = cache / "aihub.journal", time.time() + 120
     while time.time() < deadline and not (journal.exists() and len(journal.read_text().splitlines()) > 40):
         time.sleep(0.01)
+    workers = _children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the prepare ended before it could be killed"
+    assert len(workers) == 2
+    deadline = time.time() + 20                        # its workers end on their own, not wait for ever
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "the killed prepare's workers are still running"
     done = len(journal.read_text().splitlines()) - 1
     found = reference["datasets"]["aihub"]["found"]
     assert 0 < done < found, "the prepare was not killed part-way"

@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -78,8 +80,20 @@ def _fingerprint(root: Path, params: dict) -> str:
 _WORKER = {}
 
 
-def _open_worker(tmp: str) -> None:
+def exit_with_parent(parent: int) -> None:
+    """Called in a pool worker: it ends within a second of the process that started it (a prepare
+    killed outright leaves its workers waiting for work for ever otherwise)."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _open_worker(tmp: str, parent: int | None = None) -> None:
     _WORKER["arr"] = np.load(tmp, mmap_mode="r+")
+    if parent is not None:
+        exit_with_parent(parent)
 
 
 def _process_chunk(job) -> list[tuple[int, str, str, str, str]]:
@@ -149,7 +163,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
             # An executor, not a Pool: a worker that dies (killed, out of memory) stops the prepare
             # with an error here instead of leaving it waiting for ever.
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_open_worker,
-                                     initargs=(str(tmp),)) as pool:
+                                     initargs=(str(tmp), os.getpid())) as pool:
                 try:
                     for future in as_completed([pool.submit(_process_chunk, job) for job in jobs]):
                         record(future.result())

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
 from .align import align_face, similarity_transform
+from .prepare import exit_with_parent
 
 AIHUB_IMAGE_DIR = "01.원천데이터"
 AIHUB_LABEL_DIR = "02.라벨링데이터"
@@ -542,7 +543,8 @@ def synthesize(out: str | os.PathLike, sizes, seed: int = 0, workers: int | None
     bar = tqdm(total=len(jobs), desc="synth", disable=not progress)
     if workers > 1:
         # An executor, not a Pool: a worker that dies raises BrokenProcessPool instead of a hang.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn" if os.name == "nt" else "fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn" if os.name == "nt" else "fork"),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             for r in pool.map(_run_job, jobs, chunksize=8):
                 results.append(r)
                 bar.update()
