@@ -1,6 +1,8 @@
 """The prepare cache: crops, manifest, report, identity-disjoint splits, reuse, bad files."""
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,16 +183,36 @@ def test_a_worker_that_dies_stops_the_prepare_with_an_error_and_the_rest_continu
 
 def test_a_disk_too_full_for_the_cache_is_a_clear_error_before_any_face_is_cropped(tiny_data, tmp_path,
                                                                                    monkeypatch):
-    from types import SimpleNamespace
-
+    import errno
     import sys
+    from types import SimpleNamespace
     P = sys.modules["facelib.data.prepare"]
+    real = P.process_record
     calls = []
-    monkeypatch.setattr(P, "process_record", lambda *a: calls.append(a))
-    monkeypatch.setattr(P.shutil, "disk_usage", lambda _: SimpleNamespace(total=10**9, used=10**9 - 4096, free=4096))
-    with pytest.raises(OSError, match=r"aihub.tmp.npy needs [\d.,]+ MiB; only 0 MiB are free at"):
-        P.prepare(tiny_data, tmp_path / "cache", image_size=24, progress=False, workers=1, datasets=("aihub",))
-    assert calls == [] and not (tmp_path / "cache" / "aihub.tmp.npy").exists()
+    monkeypatch.setattr(P, "process_record", lambda *a: (calls.append(a), real(*a))[1])
+    records, _ = P.READERS["aihub"](tiny_data / "aihub")
+    need = len(records) * 24 * 24 * 3                      # the array of every AIHub file read, at 24 px
+    free = {"bytes": need + 2**20 - 1}                     # one byte short of the array and 1 MiB to spare
+    monkeypatch.setattr(P.shutil, "disk_usage", lambda _: SimpleNamespace(total=10**12, used=0, free=free["bytes"]))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "aihub.tmp.npy").write_bytes(b"left by a prepare that stopped")   # no journal: not resumable
+    with pytest.raises(OSError, match=r"aihub.tmp.npy needs 0 MiB; only 1 MiB are free at"):
+        P.prepare(tiny_data, cache, image_size=24, progress=False, workers=1, datasets=("aihub",))
+    assert calls == [] and not (cache / "aihub.tmp.npy").exists()
+
+    if hasattr(os, "posix_fallocate"):                     # room by the count, none when the blocks are taken
+        free["bytes"] += 1
+        def full(*a):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(P.os, "posix_fallocate", full)
+        with pytest.raises(OSError, match="needs 0 MiB"):
+            P.prepare(tiny_data, cache, image_size=24, progress=False, workers=1, datasets=("aihub",))
+        assert calls == [] and not (cache / "aihub.tmp.npy").exists()
+        monkeypatch.undo()
+        monkeypatch.setattr(P.shutil, "disk_usage", lambda _: SimpleNamespace(total=10**12, used=0, free=need + 2**20))
+    P.prepare(tiny_data, cache, image_size=24, progress=False, workers=1, datasets=("aihub",))
+    assert np.load(cache / "aihub.npy", mmap_mode="r").shape[0] == len(records)   # exactly enough room is enough
 
 
 KILLED_PREPARE = """
@@ -227,6 +249,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the prepare's workers in Linux's /proc")
 def test_a_killed_prepare_continues_and_ends_with_the_same_hashes(tiny_data, tmp_path):
     import signal
     import subprocess

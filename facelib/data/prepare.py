@@ -82,7 +82,8 @@ _WORKER = {}
 
 def exit_with_parent(parent: int) -> None:
     """Called in a pool worker: it ends within a second of the process that started it (a prepare
-    killed outright leaves its workers waiting for work for ever otherwise)."""
+    killed outright leaves its workers waiting for work for ever otherwise). POSIX: on Windows a
+    process's parent id does not change when its parent dies, so this does nothing there."""
     def watch():
         while os.getppid() == parent:
             time.sleep(1)
@@ -167,7 +168,10 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
                 try:
                     for future in as_completed([pool.submit(_process_chunk, job) for job in jobs]):
                         record(future.result())
-                except BrokenProcessPool as e:
+                except BaseException as e:
+                    pool.shutdown(cancel_futures=True)   # an error stops the prepare now, not after every chunk
+                    if not isinstance(e, BrokenProcessPool):
+                        raise
                     raise RuntimeError(
                         f"prepare {name}: a worker cropping faces died ({e}); {len(done)} of "
                         f"{len(records)} faces are prepared and kept. {_free_space(cache_dir)}. "
@@ -227,21 +231,29 @@ def _free_space(folder: Path) -> str:
 
 
 def _new_memmap(tmp: Path, shape) -> None:
-    """An empty cache array on disk with its blocks reserved: a full disk is an error here, not a
-    SIGBUS in a worker writing into a memory-mapped hole later."""
+    """An empty cache array on disk with its blocks reserved: a full disk (or a quota) is an error
+    here, not a SIGBUS in a worker writing into a memory-mapped hole later. A leftover array of an
+    earlier prepare is removed first, so that its blocks count as free."""
+    tmp.unlink(missing_ok=True)
     need = int(np.prod(shape))
+
+    def no_room():
+        tmp.unlink(missing_ok=True)
+        return OSError(errno.ENOSPC, f"{tmp.name} needs {need / 2**20:,.0f} MiB; only {_free_space(tmp.parent)}")
     if shutil.disk_usage(tmp.parent).free < need + 2**20:
-        raise OSError(errno.ENOSPC, f"{tmp.name} needs {need / 2**20:,.0f} MiB; only {_free_space(tmp.parent)}")
+        raise no_room()
     np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
     if hasattr(os, "posix_fallocate"):
         with open(tmp, "r+b") as f:
             try:
                 os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
             except OSError as e:
-                if e.errno == errno.ENOSPC:
-                    raise OSError(errno.ENOSPC, f"{tmp.name} needs {need / 2**20:,.0f} MiB; "
-                                                f"only {_free_space(tmp.parent)}") from e
-                # EINVAL / EOPNOTSUPP: the file system reserves nothing; the array works as before
+                if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                    raise no_room() from e
+                if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, getattr(errno, "ENOSYS", -1)):
+                    tmp.unlink(missing_ok=True)
+                    raise
+                # the file system reserves nothing: the array works as before, unreserved
 
 
 def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
