@@ -153,7 +153,6 @@ def test_a_worker_that_dies_stops_the_prepare_with_an_error_and_the_rest_continu
                                                                                        monkeypatch):
     """A worker killed mid-chunk (a SIGBUS from a full disk, the OOM killer) is an error naming what
     is kept, not a prepare that waits for ever (multiprocessing.Pool's behaviour)."""
-    import os
     import signal
 
     import sys
@@ -227,7 +226,6 @@ P.prepare(sys.argv[1], sys.argv[2], image_size=24, progress=False, workers=2, da
 
 def _children(pid: int) -> list[int]:
     """The processes `pid` started (Linux: from /proc)."""
-    from pathlib import Path
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -241,7 +239,6 @@ def _children(pid: int) -> list[int]:
 
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for its parent to read its status is not)."""
-    from pathlib import Path
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
