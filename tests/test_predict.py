@@ -258,6 +258,22 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     assert json.loads(out.read_text())["cases"] == json.loads(json.dumps(result["cases"]))
 
 
+def test_check_predict_command_records_its_commit_and_time_for_publishing(trained_paths, tmp_path, monkeypatch):
+    import json
+
+    import facelib.study.notebook
+    from facelib.config import get_config
+    from facelib.reporting import tables
+    monkeypatch.setattr(facelib.study.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
+    out = tmp_path / "pc.json"
+    assert main(["check-predict", "--faces", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["wall_seconds"] >= 0 and set(result["git"] or {}) <= {"commit", "dirty"}
+    (tmp_path / "docs").mkdir()
+    record = json.loads(tables.publish_check(tmp_path, "pc", out, "facelib check-predict --faces 2").read_text())
+    assert record["cases"] == result["cases"] and record["wall_seconds"] == result["wall_seconds"]
+
+
 def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path, capsys, monkeypatch):
     import json
 

@@ -63,3 +63,48 @@ def test_a_comparison_over_too_few_seeds_renders_as_no_verdict_whatever_its_inte
     assert tables._verdict({**c, "seeds": 2}) == "no verdict (2 seeds)"
     del c["why"]
     assert tables._verdict({**c, "seeds": 5}) == "no difference shown"
+
+
+def _check(median, split="", commit="abc1234def"):
+    case = {"faces": 4, "answered": 1.0, "same_age": "50.0%", "median_distance": median, "mae_predict": 5.0,
+            "mae_evaluation": 4.0, "mae_ratio": 1.25, "mae_ratio_95": [1.0, 1.5], "alignment": "face boxes and eyes 4"}
+    return {"condition": "baseline", "seed": 0, "data": "real", "data_id": "d-1", "test_set": "aaf", "split": split,
+            "faces_from": 0, "faces_used": {"aaf": ["a.jpg"]}, "git": {"commit": commit, "dirty": False},
+            "wall_seconds": 12, "cases": [{"case": "originals", **case}, {"case": "aligned", **case}]}
+
+
+def test_check_predict_results_publish_as_rows_and_blocks_replace_their_own_rows(tmp_path, monkeypatch):
+    from facelib.tools.cli import main
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "facelib").mkdir()
+    monkeypatch.chdir(tmp_path)
+    files = {}
+    for key, check in {"base": _check(1.0), "train": _check(2.0, "train"), "train2": _check(3.0, "train", "fff0000"),
+                       "bad": {"summary": {}}}.items():
+        files[key] = tmp_path / f"{key}.json"
+        files[key].write_text(json.dumps(check))
+    publish = ["report", "--publish", "pc", "--command", "facelib check-predict", "--from"]
+    assert main(publish + [str(files["base"]), "--data", "real faces"]) == 0
+    assert main(publish + [str(files["train"]), "--rows", "aaf_train", "--label", "train list"]) == 0
+    record = tables.load(tmp_path, "pc")
+    assert [c["case"] for c in record["cases"]] == ["originals", "aligned", "originals — train list",
+                                                    "aligned — train list"]
+    assert record["commits"] == ["abc1234"] and record["data"] == "real faces" and record["wall_seconds"] == 12
+    assert record["aaf_train"]["split"] == "train" and record["aaf_train"]["command"] == "facelib check-predict"
+    assert {c.get("block") for c in record["cases"]} == {None, "aaf_train"}
+    # the same block published again replaces its rows where they stand; the base again keeps the block
+    assert main(publish + [str(files["train2"]), "--rows", "aaf_train", "--label", "train list"]) == 0
+    assert main(publish + [str(files["base"])]) == 0
+    record = tables.load(tmp_path, "pc")
+    assert [c["median_distance"] for c in record["cases"]] == [1.0, 1.0, 3.0, 3.0]
+    assert record["aaf_train"]["commits"] == ["fff0000"]
+    doc = tmp_path / "README.md"
+    doc.write_text("<!-- facelib-table: pc predict -->\n<!-- /facelib-table -->\n")
+    tables.write_all(tmp_path)
+    assert "| aligned — train list | 4 | 100.0% | 50.0% | 3.00 | 5.00 | 4.00 | 1.25 [1.00, 1.50] |" in doc.read_text()
+    # a block may not overwrite a field of the record; a file that is no check result is refused
+    with pytest.raises(ValueError, match="not a block of rows"):
+        tables.publish_check(tmp_path, "pc", files["train"], "c", rows="commits")
+    with pytest.raises(ValueError, match="no cases"):
+        tables.publish_check(tmp_path, "pc", files["bad"], "c")
+    assert main(["report", "--publish", "pc", "--from", str(tmp_path), "--rows", "x"]) == 2

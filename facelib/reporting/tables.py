@@ -1,7 +1,8 @@
 """The README's and docs' tables, rendered from the result files committed under docs/results/.
 
 `facelib report --publish NAME --from OUT` copies a run's summary (never its data) into
-`docs/results/NAME.json` with the command, the data it read and the commit that produced it;
+`docs/results/NAME.json` with the command, the data it read and the commit that produced it (`--from`
+a `facelib check-predict` result file publishes its rows, `--rows BLOCK` adding them to a record);
 `facelib report --markdown` rewrites every table between markers in README.md and docs/*.md from
 those files:
 
@@ -53,6 +54,50 @@ def publish(root, name: str, out_dir, command: str, data: str, machine: str = ""
               **{key: json.loads(f.read_text()) for key, f in files.items() if f.exists()},
               "run_times": json.loads(times.read_text()) if times.exists() else {}, **(extra or {})}
     path = results_dir(root) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+# What a block of check-predict rows records of the check that made it (beside its command and commits).
+CHECK_FIELDS = ("condition", "seed", "data_id", "test_set", "split", "faces_from", "faces_used", "wall_seconds")
+
+
+def publish_check(root, name: str, check_file, command: str, data: str = "", machine: str = "",
+                  rows: str = "", label: str = "") -> Path:
+    """docs/results/<name>.json from a `facelib check-predict --json FILE` result.
+
+    Without `rows`: a new record whose cases are its table's rows, with the command, the data it read
+    (described), the machine and the commit the check ran at.
+    With `rows`: the check's cases added to the existing record `name` as the block `rows` (the check
+    run again with another model, split or data): each case is labelled "<case> — <label>" (unchanged
+    when `label` is empty) and tagged with its block, data and split; the block's command, commit and
+    what it checked are kept under record[rows]. Publishing a block again replaces its cases where they
+    stand."""
+    check = json.loads(Path(check_file).read_text())
+    if not isinstance(check, dict) or "cases" not in check:
+        raise ValueError(f"{check_file}: not a `facelib check-predict` result (it has no cases)")
+    git = check.get("git")
+    commits = [git["commit"][:7] + (" (with uncommitted changes)" if git.get("dirty") else "")] if git else []
+    what = {k: check[k] for k in CHECK_FIELDS if k in check}
+    path = results_dir(root) / f"{name}.json"
+    if not rows:
+        old = json.loads(path.read_text()) if path.exists() else {"cases": []}
+        blocks = [c for c in old["cases"] if c.get("block")]   # other checks' rows stay, after the new ones
+        record = {"name": name, "command": command, "data": data, "machine": machine, "commits": commits, **what,
+                  "cases": check["cases"] + blocks, **{c["block"]: old[c["block"]] for c in blocks}}
+    else:
+        record = load(root, name)
+        mine = [i for i, c in enumerate(record["cases"]) if c.get("block") == rows]
+        if (rows in record and not mine) or rows == "cases":
+            raise ValueError(f"--rows {rows!r}: {name} already has a field of that name that is not a block of rows")
+        tag = {"block": rows, "data_id": check.get("data_id"), "test_set": check.get("test_set"),
+               **({"split": check["split"]} if check.get("split") else {})}
+        new = [{**c, "case": c["case"] + (f" — {label}" if label else ""), **tag} for c in check["cases"]]
+        at = mine[0] if mine else len(record["cases"])
+        kept = [c for c in record["cases"] if c.get("block") != rows]
+        record["cases"] = kept[:at] + new + kept[at:]
+        record[rows] = {"command": command, "commits": commits, **what}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return path

@@ -209,7 +209,10 @@ def _check_predict(a):
         print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
         print(f"written to {out}")
         return 0
+    from ..study.provenance import git_commit
+    t0 = time.time()
     result = check(paths, cfg, a.condition, a.faces, a.seed, a.start, split=a.split)
+    result.update(git=git_commit(paths.root), wall_seconds=round(time.time() - t0))
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
         print(pd.DataFrame(result["cases"]).to_string(index=False))
@@ -232,13 +235,20 @@ def _probes(a):
 
 def _report(a):
     from ..paths import project_root
-    from ..reporting.tables import drift, publish, write_all
+    from ..reporting.tables import drift, publish, publish_check, write_all
     root = project_root()
     if a.publish:
         if not a.source:
             print("✗ --publish NAME needs --from OUT (the outputs folder of the run)", file=sys.stderr)
             return 2
-        print(f"written {publish(root, a.publish, a.source, a.command, a.data, a.machine)}")
+        if Path(a.source).is_file():
+            written = publish_check(root, a.publish, a.source, a.command, a.data, a.machine, a.rows, a.label)
+        elif a.rows:
+            print("✗ --rows adds a check-predict result's rows: --from must be its result file", file=sys.stderr)
+            return 2
+        else:
+            written = publish(root, a.publish, a.source, a.command, a.data, a.machine)
+        print(f"written {written}")
     if a.markdown:
         changed = write_all(root)
         print("tables rendered: " + (", ".join(p.name for p in changed) if changed else "all up to date"))
@@ -345,7 +355,11 @@ def _check_predict_args(s):
 
 def _report_args(s):
     s.add_argument("--publish", metavar="NAME", default="", help="write docs/results/NAME.json from --from OUT")
-    s.add_argument("--from", dest="source", default="", help="the run's outputs folder (holding results/summary.json)")
+    s.add_argument("--from", dest="source", default="", help="the run's outputs folder (holding results/summary.json), "
+                   "or a `facelib check-predict` result file")
+    s.add_argument("--rows", default="", help="with a check-predict result: add its rows to the record NAME as this "
+                   "block (publishing the block again replaces its rows)")
+    s.add_argument("--label", default="", help="with --rows: appended to each of the block's row labels")
     s.add_argument("--command", default="", help="the command that produced the run (recorded beside it)")
     s.add_argument("--data", default="", help="what data the run read, in words (the data itself is never copied)")
     s.add_argument("--machine", default="", help="where it ran, in words")
