@@ -262,16 +262,21 @@ def test_check_predict_command_records_its_commit_and_time_for_publishing(traine
     import json
 
     import facelib.study.notebook
+    import facelib.study.provenance
     from facelib.config import get_config
     from facelib.reporting import tables
     monkeypatch.setattr(facelib.study.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
+    seen = []
+    monkeypatch.setattr(facelib.study.provenance, "git_commit",
+                        lambda root: seen.append(root) or {"commit": "0123456789abcdef", "dirty": True})
     out = tmp_path / "pc.json"
     assert main(["check-predict", "--faces", "2", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["wall_seconds"] >= 0 and set(result["git"] or {}) <= {"commit", "dirty"}
-    (tmp_path / "docs").mkdir()
+    assert seen == [trained_paths.root] and result["git"] == {"commit": "0123456789abcdef", "dirty": True}
+    assert isinstance(result["wall_seconds"], int) and result["wall_seconds"] >= 0
     record = json.loads(tables.publish_check(tmp_path, "pc", out, "facelib check-predict --faces 2").read_text())
     assert record["cases"] == result["cases"] and record["wall_seconds"] == result["wall_seconds"]
+    assert record["commits"] == ["0123456 (with uncommitted changes)"]
 
 
 def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path, capsys, monkeypatch):

@@ -79,32 +79,39 @@ def test_check_predict_results_publish_as_rows_and_blocks_replace_their_own_rows
     (tmp_path / "facelib").mkdir()
     monkeypatch.chdir(tmp_path)
     files = {}
-    for key, check in {"base": _check(1.0), "train": _check(2.0, "train"), "train2": _check(3.0, "train", "fff0000"),
-                       "bad": {"summary": {}}}.items():
+    for key, check in {"base": _check(1.0), "train": _check(2.0, "train"), "val": _check(4.0, "val"),
+                       "train2": _check(3.0, "train", "fff0000"), "bad": {"summary": {}}}.items():
         files[key] = tmp_path / f"{key}.json"
         files[key].write_text(json.dumps(check))
     publish = ["report", "--publish", "pc", "--command", "facelib check-predict", "--from"]
-    assert main(publish + [str(files["base"]), "--data", "real faces"]) == 0
+    assert main(publish + [str(files["base"]), "--data", "real faces", "--machine", "a CPU"]) == 0
     assert main(publish + [str(files["train"]), "--rows", "aaf_train", "--label", "train list"]) == 0
+    assert main(publish + [str(files["val"]), "--rows", "aaf_val", "--machine", "a GPU"]) == 0
     record = tables.load(tmp_path, "pc")
     assert [c["case"] for c in record["cases"]] == ["originals", "aligned", "originals — train list",
-                                                    "aligned — train list"]
+                                                    "aligned — train list", "originals", "aligned"]
     assert record["commits"] == ["abc1234"] and record["data"] == "real faces" and record["wall_seconds"] == 12
     assert record["aaf_train"]["split"] == "train" and record["aaf_train"]["command"] == "facelib check-predict"
-    assert {c.get("block") for c in record["cases"]} == {None, "aaf_train"}
-    # the same block published again replaces its rows where they stand; the base again keeps the block
+    assert record["aaf_val"]["machine"] == "a GPU" and "machine" not in record["aaf_train"]
+    assert [c.get("block") for c in record["cases"]] == [None, None, "aaf_train", "aaf_train", "aaf_val", "aaf_val"]
+    # the first block published again replaces its rows where they stand (before the second block);
+    # the base published again keeps both blocks, and its data and machine when none are given
     assert main(publish + [str(files["train2"]), "--rows", "aaf_train", "--label", "train list"]) == 0
     assert main(publish + [str(files["base"])]) == 0
     record = tables.load(tmp_path, "pc")
-    assert [c["median_distance"] for c in record["cases"]] == [1.0, 1.0, 3.0, 3.0]
-    assert record["aaf_train"]["commits"] == ["fff0000"]
+    assert [c["median_distance"] for c in record["cases"]] == [1.0, 1.0, 3.0, 3.0, 4.0, 4.0]
+    assert record["aaf_train"]["commits"] == ["fff0000"] and record["aaf_val"]["split"] == "val"
+    assert record["data"] == "real faces" and record["machine"] == "a CPU"
     doc = tmp_path / "README.md"
     doc.write_text("<!-- facelib-table: pc predict -->\n<!-- /facelib-table -->\n")
     tables.write_all(tmp_path)
     assert "| aligned — train list | 4 | 100.0% | 50.0% | 3.00 | 5.00 | 4.00 | 1.25 [1.00, 1.50] |" in doc.read_text()
-    # a block may not overwrite a field of the record; a file that is no check result is refused
-    with pytest.raises(ValueError, match="not a block of rows"):
-        tables.publish_check(tmp_path, "pc", files["train"], "c", rows="commits")
+    # no block may take a record's own field, present or not; a file that is no check result is refused
+    for field in ("commits", "cases", "split", "wall_seconds"):
+        with pytest.raises(ValueError, match="field"):
+            tables.publish_check(tmp_path, "pc", files["train"], "c", rows=field)
     with pytest.raises(ValueError, match="no cases"):
         tables.publish_check(tmp_path, "pc", files["bad"], "c")
-    assert main(["report", "--publish", "pc", "--from", str(tmp_path), "--rows", "x"]) == 2
+    assert main(["report", "--publish", "pc", "--from", str(tmp_path), "--rows", "x"]) == 2   # a folder
+    assert main(publish + [str(files["train"]), "--label", "train list"]) == 2                # no --rows
+    assert tables.load(tmp_path, "pc") == record                                             # refusals wrote nothing

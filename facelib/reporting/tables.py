@@ -61,19 +61,22 @@ def publish(root, name: str, out_dir, command: str, data: str, machine: str = ""
 
 # What a block of check-predict rows records of the check that made it (beside its command and commits).
 CHECK_FIELDS = ("condition", "seed", "data_id", "test_set", "split", "faces_from", "faces_used", "wall_seconds")
+# A record's own fields, which no block of rows may be named.
+RECORD_FIELDS = {"name", "command", "data", "machine", "commits", "cases", "block", "git", *CHECK_FIELDS}
 
 
 def publish_check(root, name: str, check_file, command: str, data: str = "", machine: str = "",
                   rows: str = "", label: str = "") -> Path:
     """docs/results/<name>.json from a `facelib check-predict --json FILE` result.
 
-    Without `rows`: a new record whose cases are its table's rows, with the command, the data it read
-    (described), the machine and the commit the check ran at.
+    Without `rows`: the record whose cases are its table's rows, with the command, the data it read
+    (described), the machine and the commit the check ran at; published again, it keeps its blocks
+    (and its data and machine where none are given).
     With `rows`: the check's cases added to the existing record `name` as the block `rows` (the check
     run again with another model, split or data): each case is labelled "<case> — <label>" (unchanged
-    when `label` is empty) and tagged with its block, data and split; the block's command, commit and
-    what it checked are kept under record[rows]. Publishing a block again replaces its cases where they
-    stand."""
+    when `label` is empty) and tagged with its block, data and split; the block's command, commit, data,
+    machine and what it checked are kept under record[rows]. Publishing a block again replaces its cases
+    where they stand."""
     check = json.loads(Path(check_file).read_text())
     if not isinstance(check, dict) or "cases" not in check:
         raise ValueError(f"{check_file}: not a `facelib check-predict` result (it has no cases)")
@@ -84,12 +87,16 @@ def publish_check(root, name: str, check_file, command: str, data: str = "", mac
     if not rows:
         old = json.loads(path.read_text()) if path.exists() else {"cases": []}
         blocks = [c for c in old["cases"] if c.get("block")]   # other checks' rows stay, after the new ones
-        record = {"name": name, "command": command, "data": data, "machine": machine, "commits": commits, **what,
-                  "cases": check["cases"] + blocks, **{c["block"]: old[c["block"]] for c in blocks}}
+        record = {"name": name, "command": command, "data": data or old.get("data", ""),
+                  "machine": machine or old.get("machine", ""), "commits": commits, **what,
+                  "cases": check["cases"] + blocks,
+                  **{c["block"]: old[c["block"]] for c in blocks if c["block"] in old}}
     else:
+        if rows in RECORD_FIELDS:
+            raise ValueError(f"--rows {rows!r}: a field of every record, not a name for a block of rows")
         record = load(root, name)
         mine = [i for i, c in enumerate(record["cases"]) if c.get("block") == rows]
-        if (rows in record and not mine) or rows == "cases":
+        if rows in record and not mine:
             raise ValueError(f"--rows {rows!r}: {name} already has a field of that name that is not a block of rows")
         tag = {"block": rows, "data_id": check.get("data_id"), "test_set": check.get("test_set"),
                **({"split": check["split"]} if check.get("split") else {})}
@@ -97,7 +104,8 @@ def publish_check(root, name: str, check_file, command: str, data: str = "", mac
         at = mine[0] if mine else len(record["cases"])
         kept = [c for c in record["cases"] if c.get("block") != rows]
         record["cases"] = kept[:at] + new + kept[at:]
-        record[rows] = {"command": command, "commits": commits, **what}
+        record[rows] = {"command": command, "commits": commits, **({"data": data} if data else {}),
+                        **({"machine": machine} if machine else {}), **what}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return path

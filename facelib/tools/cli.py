@@ -241,6 +241,9 @@ def _report(a):
         if not a.source:
             print("✗ --publish NAME needs --from OUT (the outputs folder of the run)", file=sys.stderr)
             return 2
+        if a.label and not a.rows:
+            print("✗ --label names the rows of a block: give --rows BLOCK too", file=sys.stderr)
+            return 2
         if Path(a.source).is_file():
             written = publish_check(root, a.publish, a.source, a.command, a.data, a.machine, a.rows, a.label)
         elif a.rows:
