@@ -36,6 +36,13 @@ def load(root, name: str) -> dict:
     return json.loads(path.read_text())
 
 
+def _write_record(path: Path, record: dict) -> Path:
+    """A published result file, written the one way every record is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
 def publish(root, name: str, out_dir, command: str, data: str, machine: str = "", extra: dict | None = None) -> Path:
     """docs/results/<name>.json from a run's outputs folder: its summary.json and, where `facelib designs`
     ran on the same data, its designs.json (never the data's per-file paths), run_times.json, the
@@ -54,9 +61,7 @@ def publish(root, name: str, out_dir, command: str, data: str, machine: str = ""
               **{key: json.loads(f.read_text()) for key, f in files.items() if f.exists()},
               "run_times": json.loads(times.read_text()) if times.exists() else {}, **(extra or {})}
     path = results_dir(root) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    return path
+    return _write_record(path, record)
 
 
 # What a block of check-predict rows records of the check that made it (beside its command and commits).
@@ -106,9 +111,7 @@ def publish_check(root, name: str, check_file, command: str, data: str = "", mac
         record["cases"] = kept[:at] + new + kept[at:]
         record[rows] = {"command": command, "commits": commits, **({"data": data} if data else {}),
                         **({"machine": machine} if machine else {}), **what}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    return path
+    return _write_record(path, record)
 
 
 # ---------------------------------------------------------------- the tables
