@@ -5,7 +5,7 @@ import json
 import pytest
 
 from facelib.config import get_config
-from facelib.tools.designs import DESIGNS, compare_designs, designs_table
+from facelib.tools.designs import DESIGNS, EXTRA_DESIGNS, compare_designs, designs_table, select_designs
 
 
 @pytest.mark.slow
@@ -37,6 +37,25 @@ def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_pat
     # the designs read the same faces: condition 3 was trained and tested on the same splits in each
     assert len({json.dumps(r["data_hashes"]) for r in runs}) == 1 and len({r["test_data_hash"] for r in runs}) == 1
     assert list(designs_table(out).index) == list(DESIGNS)
+    # one design again (`--only`): its seed is tested again from its saved weights, the other rows are
+    # kept as they were, and the rows stay in the designs' order
+    again = compare_designs(cfg, tiny_paths, seeds=[0], only="r21d")
+    assert list(again["designs"]) == list(DESIGNS) and again["designs"] == json.loads(json.dumps(rows))
+    # rows made with another preset are not mixed in
+    other = get_config("demo", tuples_per_identity=2, min_age_gap=2)
+    from facelib.tools.designs import _kept_rows
+    assert _kept_rows(other, tiny_paths, select_designs("r21d")) == {}
+
+
+def test_only_selects_designs_by_name_and_keeps_their_folders():
+    names = list(DESIGNS)
+    assert select_designs() == {n: i for i, n in enumerate(names)}
+    # the index names the folder (designs/d<index>/), so a selected design keeps its own weights
+    assert select_designs("r21d") == {names[2]: 2}
+    assert select_designs("T! HEAD") == {names[1]: 1}
+    assert select_designs("soft-permutation", extras=True) == {list(EXTRA_DESIGNS)[0]: len(DESIGNS)}
+    with pytest.raises(ValueError, match="no design's name contains 'resnet'"):
+        select_designs("resnet")
 
 
 def test_order_recipes_report_each_recipe_over_seeds(tiny_paths):

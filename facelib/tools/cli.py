@@ -178,7 +178,7 @@ def _designs(a):
     if a.order_recipes:
         result, table, name = compare_order_recipes(cfg, paths, a.seeds), order_recipes_table, "order_recipes.json"
     else:
-        result, table, name = compare_designs(cfg, paths, a.seeds, extras=a.extras), designs_table, "designs.json"
+        result, table, name = compare_designs(cfg, paths, a.seeds, extras=a.extras, only=a.only), designs_table, "designs.json"
     with pd.option_context("display.width", 250, "display.max_colwidth", 60):
         print(table(result).to_string())
     print(f"written to {paths.results_dir / name} in {time.time() - t0:.0f}s")
@@ -334,6 +334,9 @@ def _designs_args(s):
     s.add_argument("--order-recipes", action="store_true",
                    help="instead: the order-task recipes (heads, greyscale), pretext model only")
     s.add_argument("--extras", action="store_true", help="also the labelled extra designs (the soft-permutation loss)")
+    s.add_argument("--only", metavar="TEXT",
+                   help="train only the designs whose name contains TEXT (e.g. r21d); the other rows of a "
+                        "designs.json from the same data and settings are kept")
 
 
 def _doctor_args(s):

@@ -88,12 +88,43 @@ def side_result(paths, filename: str) -> tuple[dict | None, str]:
     return out, ""
 
 
-def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool = False) -> dict:
+def select_designs(only: str | None = None, extras: bool = False) -> dict[str, int]:
+    """The designs to train, each with its index in the full list (the index names its folder,
+    `designs/d<index>/`, whichever are selected): all of them (and, with `extras`, the labelled extras),
+    or those whose name contains `only` (case-insensitive)."""
+    designs = {name: i for i, name in enumerate({**DESIGNS, **(EXTRA_DESIGNS if extras else {})})}
+    if only is None:
+        return designs
+    chosen = {name: i for name, i in designs.items() if only.lower() in name.lower()}
+    if not chosen:
+        raise ValueError(f"no design's name contains {only!r}; the designs are: " + "; ".join(designs)
+                         + ("" if extras else " (and, with --extras, " + "; ".join(EXTRA_DESIGNS) + ")"))
+    return chosen
+
+
+def _kept_rows(cfg, paths, chosen) -> dict:
+    """The rows of designs not trained now, from the designs.json in place when it was made from the same
+    data, preset, test set and identities (each row names its own seeds); otherwise none."""
+    out, why = side_result(paths, "designs.json")
+    if out is None:
+        return {}
+    same = {"preset": cfg.preset, "test_set": cfg.test_set, "identities": cfg.identities}
+    if any(out.get(k) != v for k, v in same.items()):
+        print(f"[designs] the rows in {paths.results_dir / 'designs.json'} were made with other settings "
+              f"({ {k: out.get(k) for k in same} }); they are replaced", flush=True)
+        return {}
+    return {name: row for name, row in out["designs"].items() if name not in chosen}
+
+
+def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool = False,
+                    only: str | None = None) -> dict:
     """Train and test every design (and, with `extras`, the labelled extras) for every seed, against
-    both controls; write and return outputs/results/designs.json."""
-    designs = {**DESIGNS, **(EXTRA_DESIGNS if extras else {})}
-    rows, t0 = {}, time.time()
-    for i, (name, settings) in enumerate(designs.items()):
+    both controls; write and return outputs/results/designs.json. With `only`, just the designs whose
+    name contains it; the other rows of a designs.json from the same data and settings are kept."""
+    chosen = select_designs(only, extras)
+    rows, t0 = (_kept_rows(cfg, paths, chosen) if only is not None else {}), time.time()
+    for name, i in chosen.items():
+        settings = {**DESIGNS, **EXTRA_DESIGNS}[name]
         base = design_paths(paths, i)
         per_seed = {}
         for seed in seeds:
@@ -130,8 +161,9 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
                       "vs_control": versus[CONTROL], "vs_supervised": versus[SUPERVISED_CONTROL],
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
+        order = list({**DESIGNS, **EXTRA_DESIGNS})
         out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "test_set": cfg.test_set,
-               "identities": cfg.identities, "designs": rows}
+               "identities": cfg.identities, "designs": dict(sorted(rows.items(), key=lambda kv: order.index(kv[0])))}
         _write(paths, "designs.json", out)
     return out
 
