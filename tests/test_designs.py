@@ -37,14 +37,58 @@ def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_pat
     # the designs read the same faces: condition 3 was trained and tested on the same splits in each
     assert len({json.dumps(r["data_hashes"]) for r in runs}) == 1 and len({r["test_data_hash"] for r in runs}) == 1
     assert list(designs_table(out).index) == list(DESIGNS)
-    # one design again (`--only`): its seed is tested again from its saved weights, the other rows are
-    # kept as they were, and the rows stay in the designs' order
-    again = compare_designs(cfg, tiny_paths, seeds=[0], only="r21d")
-    assert list(again["designs"]) == list(DESIGNS) and again["designs"] == json.loads(json.dumps(rows))
-    # rows made with another preset are not mixed in
-    other = get_config("demo", tuples_per_identity=2, min_age_gap=2)
-    from facelib.tools.designs import _kept_rows
-    assert _kept_rows(other, tiny_paths, select_designs("r21d")) == {}
+    # one design again (`--only`), its row missing from the file: it is tested again from its saved
+    # weights; the other rows are read from the file as they were (marked here to tell), and the rows
+    # come back in the designs' order
+    names = list(DESIGNS)
+    written = json.loads((tiny_paths.results_dir / "designs.json").read_text())
+    assert written["data_seed"] == cfg.data_seed
+    written["designs"][names[0]]["marker"] = "read from the file"
+    del written["designs"][names[1]]
+    (tiny_paths.results_dir / "designs.json").write_text(json.dumps(written))
+    again = compare_designs(cfg, tiny_paths, seeds=[0], only="T! head")
+    assert list(again["designs"]) == names
+    assert again["designs"][names[0]]["marker"] == "read from the file"
+    assert again["designs"][names[1]] == json.loads(json.dumps(rows[names[1]]))
+    assert again["designs"][names[2]] == json.loads(json.dumps(rows[names[2]]))
+
+
+def test_only_keeps_rows_of_the_same_data_settings_and_faces(tiny_paths, smoke_cfg, capsys):
+    from facelib.study.provenance import data_kind
+    from facelib.tools.designs import _kept_rows, _same_faces
+    names = list(DESIGNS)
+    row = lambda name, **kw: {"settings": DESIGNS[name], "seeds": [0], "data_hash": "d", "test_data_hash": "t", **kw}  # noqa: E731
+    head = {"preset": smoke_cfg.preset, "data": data_kind(tiny_paths), "data_id": tiny_paths.data_id,
+            "data_seed": smoke_cfg.data_seed, "test_set": smoke_cfg.test_set, "identities": smoke_cfg.identities}
+    rows = {names[0]: row(names[0]), names[1]: {**row(names[1]), "settings": {"encoder": "shared2d"}},
+            "a design since renamed": row(names[2]), names[2]: row(names[2], test_data_hash="other")}
+    tiny_paths.results_dir.mkdir(parents=True, exist_ok=True)
+    file = tiny_paths.results_dir / "designs.json"
+    file.write_text(json.dumps({**head, "designs": rows}))
+    kept = _kept_rows(smoke_cfg, tiny_paths)
+    # a row of other settings or of a design this code does not know is dropped, and said so
+    assert list(kept) == [names[0], names[2]]
+    assert "not a design of this code" in capsys.readouterr().out
+    # a row tested on other faces is dropped once a row trained now shows which faces those are
+    assert list(_same_faces(kept, {"data_hash": "d", "test_data_hash": "t"})) == [names[0]]
+    assert "other faces" in capsys.readouterr().out
+    # another data seed, preset, test set or identities, or another data folder: nothing is kept
+    for key, value in (("data_seed", 7), ("preset", "demo"), ("test_set", "aaf"), ("identities", "fgnet"),
+                       ("data_id", "elsewhere-0000")):
+        file.write_text(json.dumps({**head, key: value, "designs": rows}))
+        assert _kept_rows(smoke_cfg, tiny_paths) == {}
+        assert "not kept" in capsys.readouterr().out
+    # a file from before designs.json recorded its data seed is not mixed in either
+    file.write_text(json.dumps({k: v for k, v in {**head, "designs": rows}.items() if k != "data_seed"}))
+    assert _kept_rows(smoke_cfg, tiny_paths) == {}
+
+
+def test_only_is_refused_with_order_recipes_and_for_an_unknown_design():
+    from facelib.tools.cli import main
+    with pytest.raises(SystemExit, match="--order-recipes runs every recipe"):
+        main(["designs", "--only", "r21d", "--order-recipes"])
+    with pytest.raises(SystemExit, match="no design's name contains 'resnet'"):
+        main(["designs", "--only", "resnet"])
 
 
 def test_only_selects_designs_by_name_and_keeps_their_folders():
@@ -54,8 +98,9 @@ def test_only_selects_designs_by_name_and_keeps_their_folders():
     assert select_designs("r21d") == {names[2]: 2}
     assert select_designs("T! HEAD") == {names[1]: 1}
     assert select_designs("soft-permutation", extras=True) == {list(EXTRA_DESIGNS)[0]: len(DESIGNS)}
-    with pytest.raises(ValueError, match="no design's name contains 'resnet'"):
-        select_designs("resnet")
+    for text in ("resnet", " "):
+        with pytest.raises(ValueError, match="no design's name contains"):
+            select_designs(text)
 
 
 def test_order_recipes_report_each_recipe_over_seeds(tiny_paths):

@@ -171,7 +171,15 @@ def _designs(a):
         compare_order_recipes,
         designs_table,
         order_recipes_table,
+        select_designs,
     )
+    if a.only is not None:
+        if a.order_recipes:
+            raise SystemExit("facelib designs: --only chooses designs; --order-recipes runs every recipe")
+        try:
+            select_designs(a.only, a.extras)
+        except ValueError as e:
+            raise SystemExit(f"facelib designs: {e}") from None
     cfg, paths = study(a)
     _prepared(cfg, paths)
     t0 = time.time()
@@ -335,8 +343,10 @@ def _designs_args(s):
                    help="instead: the order-task recipes (heads, greyscale), pretext model only")
     s.add_argument("--extras", action="store_true", help="also the labelled extra designs (the soft-permutation loss)")
     s.add_argument("--only", metavar="TEXT",
-                   help="train only the designs whose name contains TEXT (e.g. r21d); the other rows of a "
-                        "designs.json from the same data and settings are kept")
+                   help="train only the designs whose name contains TEXT (e.g. r21d: the original's row; the "
+                        "soft-permutation extra, with --extras, is matched by 'soft'); the rows of the "
+                        "designs.json in place made from the same data, data seed, settings and test faces "
+                        "are kept until a row trained now replaces them")
 
 
 def _doctor_args(s):

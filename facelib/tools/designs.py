@@ -95,34 +95,60 @@ def select_designs(only: str | None = None, extras: bool = False) -> dict[str, i
     designs = {name: i for i, name in enumerate({**DESIGNS, **(EXTRA_DESIGNS if extras else {})})}
     if only is None:
         return designs
-    chosen = {name: i for name, i in designs.items() if only.lower() in name.lower()}
+    chosen = {name: i for name, i in designs.items() if only.strip() and only.lower() in name.lower()}
     if not chosen:
         raise ValueError(f"no design's name contains {only!r}; the designs are: " + "; ".join(designs)
                          + ("" if extras else " (and, with --extras, " + "; ".join(EXTRA_DESIGNS) + ")"))
     return chosen
 
 
-def _kept_rows(cfg, paths, chosen) -> dict:
-    """The rows of designs not trained now, from the designs.json in place when it was made from the same
-    data, preset, test set and identities (each row names its own seeds); otherwise none."""
+def _say(text: str) -> None:
+    print(f"[designs] {text}", flush=True)
+
+
+def _kept_rows(cfg, paths) -> dict:
+    """The rows of the designs.json in place that may stand beside rows trained now: only from a file
+    made from the same data folder, data seed, preset, test set and identities, and only rows of a
+    known design with its current settings. Each row keeps its own seeds. Whatever is dropped is said."""
     out, why = side_result(paths, "designs.json")
     if out is None:
+        if why != "no designs.json":
+            _say(f"{why}: its rows are not kept")
         return {}
-    same = {"preset": cfg.preset, "test_set": cfg.test_set, "identities": cfg.identities}
+    same = {"preset": cfg.preset, "test_set": cfg.test_set, "identities": cfg.identities, "data_seed": cfg.data_seed}
     if any(out.get(k) != v for k, v in same.items()):
-        print(f"[designs] the rows in {paths.results_dir / 'designs.json'} were made with other settings "
-              f"({ {k: out.get(k) for k in same} }); they are replaced", flush=True)
+        _say(f"the rows in {paths.results_dir / 'designs.json'} were made with "
+             f"{ {k: out.get(k) for k in same} }, not {same}: they are not kept")
         return {}
-    return {name: row for name, row in out["designs"].items() if name not in chosen}
+    known = {**DESIGNS, **EXTRA_DESIGNS}
+    kept = {}
+    for name, row in out["designs"].items():
+        if known.get(name) != row.get("settings"):
+            _say(f"the row {name!r} is not a design of this code with its settings: it is not kept")
+        else:
+            kept[name] = row
+    return kept
+
+
+def _same_faces(kept: dict, row: dict) -> dict:
+    """The kept rows trained and tested on the same prepared data and test faces as `row`."""
+    key = ("data_hash", "test_data_hash")
+    same = {n: r for n, r in kept.items() if all(r.get(k) == row[k] for k in key)}
+    for name in kept.keys() - same.keys():
+        _say(f"the row {name!r} was trained or tested on other faces (or does not say which): it is not kept")
+    return same
 
 
 def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool = False,
                     only: str | None = None) -> dict:
     """Train and test every design (and, with `extras`, the labelled extras) for every seed, against
     both controls; write and return outputs/results/designs.json. With `only`, just the designs whose
-    name contains it; the other rows of a designs.json from the same data and settings are kept."""
+    name contains it; the rows of the designs.json in place made from the same data, data seed,
+    settings and test faces are kept (each with its own seeds) until a row trained now replaces them."""
     chosen = select_designs(only, extras)
-    rows, t0 = (_kept_rows(cfg, paths, chosen) if only is not None else {}), time.time()
+    order = list({**DESIGNS, **EXTRA_DESIGNS})
+    kept, t0 = (_kept_rows(cfg, paths) if only is not None else {}), time.time()
+    rows = {}
     for name, i in chosen.items():
         settings = {**DESIGNS, **EXTRA_DESIGNS}[name]
         base = design_paths(paths, i)
@@ -160,12 +186,25 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
                       "mean_predictor_mae": float(errors["vcop_downstream"][1].mean()),
                       "vs_control": versus[CONTROL], "vs_supervised": versus[SUPERVISED_CONTROL],
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
-                      "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs}
-        order = list({**DESIGNS, **EXTRA_DESIGNS})
-        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "test_set": cfg.test_set,
-               "identities": cfg.identities, "designs": dict(sorted(rows.items(), key=lambda kv: order.index(kv[0])))}
+                      "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs,
+                      **_faces(per_seed), "git": sorted({str(r["vcop_downstream"].get("git")) for r in per_seed.values()})}
+        if len(rows) == 1:
+            kept = _same_faces(kept, rows[name])
+        merged = {**kept, **rows}
+        out = {"preset": cfg.preset, "data": data_kind(paths), "data_id": paths.data_id, "data_seed": cfg.data_seed,
+               "test_set": cfg.test_set, "identities": cfg.identities,
+               "designs": {n: merged[n] for n in sorted(merged, key=order.index)}}
         _write(paths, "designs.json", out)
     return out
+
+
+def _faces(per_seed: dict) -> dict:
+    """The prepared data and the test faces a row's runs used (the same in every seed and arm)."""
+    pairs = {(r[n]["data_hash"], r[n]["test_data_hash"]) for r in per_seed.values() for n in ARMS}
+    if len(pairs) != 1:
+        raise ValueError(f"the arms or seeds of one design used different data or test faces: {sorted(pairs)}")
+    (data_hash, test_hash), = pairs
+    return {"data_hash": data_hash, "test_data_hash": test_hash}
 
 
 def designs_table(result: dict):
@@ -175,7 +214,8 @@ def designs_table(result: dict):
         def vs(c):
             said = c["verdict"] if c["verdict"] != "withheld" else "withheld"
             return f"{c['mae_diff']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]: {said}"
-        rows[name] = {"pretext top-1": f"{r['pretext_top1']:.3f}", "Kendall tau": f"{r['pretext_kendall_tau']:.3f}",
+        rows[name] = {"seeds": ",".join(map(str, r["seeds"])),
+                      "pretext top-1": f"{r['pretext_top1']:.3f}", "Kendall tau": f"{r['pretext_kendall_tau']:.3f}",
                       **{f"{n} MAE [95% CI]": f"{r[f'{n}_mae']:.2f} [{r[f'{n}_mae_ci95'][0]:.2f}, "
                                               f"{r[f'{n}_mae_ci95'][1]:.2f}]" for n in ARMS},
                       "3 − aihub_scratch": vs(r["vs_control"]), "3 − supervised_downstream": vs(r["vs_supervised"]),
