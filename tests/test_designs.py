@@ -51,27 +51,62 @@ def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_pat
     assert again["designs"][names[0]]["marker"] == "read from the file"
     assert again["designs"][names[1]] == json.loads(json.dumps(rows[names[1]]))
     assert again["designs"][names[2]] == json.loads(json.dumps(rows[names[2]]))
+    # a row tested on other faces is not kept beside the rows trained now
+    written = json.loads((tiny_paths.results_dir / "designs.json").read_text())
+    written["designs"][names[2]]["test_data_hash"] = "other faces"
+    (tiny_paths.results_dir / "designs.json").write_text(json.dumps(written))
+    assert list(compare_designs(cfg, tiny_paths, seeds=[0], only="T! head")["designs"]) == names[:2]
+
+
+def test_only_keeps_a_chosen_designs_old_row_until_it_is_replaced(tiny_paths, monkeypatch):
+    import facelib.tools.designs as D
+    cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
+    names = list(DESIGNS)
+    first = compare_designs(cfg, tiny_paths, seeds=[0], only="facelib")  # facelib's two designs
+    assert list(first["designs"]) == names[:2]
+    written = json.loads((tiny_paths.results_dir / "designs.json").read_text())
+    written["designs"][names[1]]["marker"] = "old row"
+    (tiny_paths.results_dir / "designs.json").write_text(json.dumps(written))
+    writes = []
+    monkeypatch.setattr(D, "_write", lambda paths, filename, out: writes.append(json.loads(json.dumps(out))))
+    compare_designs(cfg, tiny_paths, seeds=[0], only="facelib")
+    # after the first design, the second one's old row is still there; then it is replaced
+    assert [list(w["designs"]) for w in writes] == [names[:2], names[:2]]
+    assert writes[0]["designs"][names[1]]["marker"] == "old row" and "marker" not in writes[1]["designs"][names[1]]
 
 
 def test_only_keeps_rows_of_the_same_data_settings_and_faces(tiny_paths, smoke_cfg, capsys):
     from facelib.study.provenance import data_kind
-    from facelib.tools.designs import _kept_rows, _same_faces
+    from facelib.tools.designs import _kept_rows, _same_faces, config_hash
     names = list(DESIGNS)
-    row = lambda name, **kw: {"settings": DESIGNS[name], "seeds": [0], "data_hash": "d", "test_data_hash": "t", **kw}  # noqa: E731
+
+    def row(name, **kw):
+        settings = {**DESIGNS, **EXTRA_DESIGNS}[name]
+        return {"settings": settings, "seeds": [0], "config_hash": config_hash(smoke_cfg, settings),
+                "data_hash": "d", "test_data_hash": "t", "data_hashes": {"0": {"train": "a"}}, **kw}
     head = {"preset": smoke_cfg.preset, "data": data_kind(tiny_paths), "data_id": tiny_paths.data_id,
             "data_seed": smoke_cfg.data_seed, "test_set": smoke_cfg.test_set, "identities": smoke_cfg.identities}
-    rows = {names[0]: row(names[0]), names[1]: {**row(names[1]), "settings": {"encoder": "shared2d"}},
-            "a design since renamed": row(names[2]), names[2]: row(names[2], test_data_hash="other")}
+    longer = get_config("smoke", tuples_per_identity=2, min_age_gap=2, vcop__epochs=9)
+    assert config_hash(longer, DESIGNS[names[1]]) != config_hash(smoke_cfg, DESIGNS[names[1]])
+    rows = {names[0]: row(names[0]), names[1]: row(names[1], config_hash=config_hash(longer, DESIGNS[names[1]])),
+            "a design since renamed": row(names[2]), names[2]: row(names[2], test_data_hash="other"),
+            **{n: row(n) for n in EXTRA_DESIGNS}}
     tiny_paths.results_dir.mkdir(parents=True, exist_ok=True)
     file = tiny_paths.results_dir / "designs.json"
     file.write_text(json.dumps({**head, "designs": rows}))
     kept = _kept_rows(smoke_cfg, tiny_paths)
-    # a row of other settings or of a design this code does not know is dropped, and said so
-    assert list(kept) == [names[0], names[2]]
+    # a row of another config (here more pretext epochs) or of a design this code does not know is
+    # dropped, and said so
+    extra = list(EXTRA_DESIGNS)[0]
+    assert list(kept) == [names[0], names[2], extra]
     assert "not a design of this code" in capsys.readouterr().out
-    # a row tested on other faces is dropped once a row trained now shows which faces those are
-    assert list(_same_faces(kept, {"data_hash": "d", "test_data_hash": "t"})) == [names[0]]
+    # a row tested on other faces, or whose common seed read other faces, is dropped once a row trained
+    # now shows which faces those are; a row with no seed in common is compared on the rest
+    kept[extra]["data_hashes"] = {"0": {"train": "b"}}
+    now = {"data_hash": "d", "test_data_hash": "t", "data_hashes": {"0": {"train": "a"}}}
+    assert list(_same_faces(kept, now)) == [names[0]]
     assert "other faces" in capsys.readouterr().out
+    assert list(_same_faces(kept, {**now, "data_hashes": {"1": {"train": "c"}}})) == [names[0], extra]
     # another data seed, preset, test set or identities, or another data folder: nothing is kept
     for key, value in (("data_seed", 7), ("preset", "demo"), ("test_set", "aaf"), ("identities", "fgnet"),
                        ("data_id", "elsewhere-0000")):

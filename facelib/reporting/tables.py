@@ -309,10 +309,10 @@ def designs_md(record: dict) -> str:
 
     def vs(c):
         return f"{_ci(c['mae_diff'], c['ci95'], '{:+.2f}')}: {_verdict(c)}"
-    rows = [[name, f"{r['pretext_top1']:.3f}", f"{r['pretext_kendall_tau']:.3f}",
+    rows = [[name, ",".join(map(str, r["seeds"])), f"{r['pretext_top1']:.3f}", f"{r['pretext_kendall_tau']:.3f}",
              *[_ci(r[f"{a}_mae"], r[f"{a}_mae_ci95"]) for a in arms], f"{r['mean_predictor_mae']:.2f}",
              vs(r["vs_control"]), vs(r["vs_supervised"])] for name, r in d["designs"].items()]
-    return _table(["design", "pretext top-1", "Kendall τ", "3 vcop_downstream", "aihub_scratch",
+    return _table(["design", "seeds", "pretext top-1", "Kendall τ", "3 vcop_downstream", "aihub_scratch",
                    "supervised_downstream", "training mean", "3 − aihub_scratch [95% CI]",
                    "3 − supervised_downstream [95% CI]"], rows)
 

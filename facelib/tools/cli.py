@@ -345,7 +345,7 @@ def _designs_args(s):
     s.add_argument("--only", metavar="TEXT",
                    help="train only the designs whose name contains TEXT (e.g. r21d: the original's row; the "
                         "soft-permutation extra, with --extras, is matched by 'soft'); the rows of the "
-                        "designs.json in place made from the same data, data seed, settings and test faces "
+                        "designs.json in place made from the same data, data seed, config and test faces "
                         "are kept until a row trained now replaces them")
 
 

@@ -10,6 +10,7 @@ and seconds per pretext epoch. Each design keeps its own weights and results und
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ from ..config import CONTROL, SUPERVISED_CONTROL, TEST_SPLIT, override
 from ..reporting.results import abs_errors, withhold
 from ..reporting.stats import compare, mae_ci, mean_interval
 from ..study import conditions as C
-from ..study.provenance import data_kind
+from ..study.provenance import CODE_VERSION, data_kind
 
 # What differs: the encoder and the losses. The original's README trained its order model with
 # cross-entropy over the T! orders and its regressor with MSE; its code also holds a soft-permutation
@@ -95,7 +96,8 @@ def select_designs(only: str | None = None, extras: bool = False) -> dict[str, i
     designs = {name: i for i, name in enumerate({**DESIGNS, **(EXTRA_DESIGNS if extras else {})})}
     if only is None:
         return designs
-    chosen = {name: i for name, i in designs.items() if only.strip() and only.lower() in name.lower()}
+    text = only.strip().lower()
+    chosen = {name: i for name, i in designs.items() if text and text in name.lower()}
     if not chosen:
         raise ValueError(f"no design's name contains {only!r}; the designs are: " + "; ".join(designs)
                          + ("" if extras else " (and, with --extras, " + "; ".join(EXTRA_DESIGNS) + ")"))
@@ -104,6 +106,13 @@ def select_designs(only: str | None = None, extras: bool = False) -> dict[str, i
 
 def _say(text: str) -> None:
     print(f"[designs] {text}", flush=True)
+
+
+def config_hash(cfg, settings: dict) -> str:
+    """What a design's runs were configured with, whatever the seed: its whole config (the preset's
+    training blocks included) with the design's settings, and the code version of the results."""
+    c = {k: v for k, v in with_settings(cfg, 0, settings).to_dict().items() if k not in ("seed", "num_workers")}
+    return hashlib.sha1(json.dumps([c, CODE_VERSION], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _kept_rows(cfg, paths) -> dict:
@@ -123,17 +132,21 @@ def _kept_rows(cfg, paths) -> dict:
     known = {**DESIGNS, **EXTRA_DESIGNS}
     kept = {}
     for name, row in out["designs"].items():
-        if known.get(name) != row.get("settings"):
-            _say(f"the row {name!r} is not a design of this code with its settings: it is not kept")
+        if name not in known or row.get("config_hash") != config_hash(cfg, known[name]):
+            _say(f"the row {name!r} is not a design of this code with this config: it is not kept")
         else:
             kept[name] = row
     return kept
 
 
 def _same_faces(kept: dict, row: dict) -> dict:
-    """The kept rows trained and tested on the same prepared data and test faces as `row`."""
-    key = ("data_hash", "test_data_hash")
-    same = {n: r for n, r in kept.items() if all(r.get(k) == row[k] for k in key)}
+    """The kept rows trained and tested on the same prepared data and test faces as `row`: the same
+    prepared identities and test faces, and the same faces in every split of the seeds both hold."""
+    def same(r):
+        common = r.get("data_hashes", {}).keys() & row["data_hashes"].keys()
+        return (all(r.get(k) == row[k] for k in ("data_hash", "test_data_hash"))
+                and all(r["data_hashes"][s] == row["data_hashes"][s] for s in common))
+    same = {n: r for n, r in kept.items() if same(r)}
     for name in kept.keys() - same.keys():
         _say(f"the row {name!r} was trained or tested on other faces (or does not say which): it is not kept")
     return same
@@ -144,7 +157,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
     """Train and test every design (and, with `extras`, the labelled extras) for every seed, against
     both controls; write and return outputs/results/designs.json. With `only`, just the designs whose
     name contains it; the rows of the designs.json in place made from the same data, data seed,
-    settings and test faces are kept (each with its own seeds) until a row trained now replaces them."""
+    config and test faces are kept (each with its own seeds) until a row trained now replaces them."""
     chosen = select_designs(only, extras)
     order = list({**DESIGNS, **EXTRA_DESIGNS})
     kept, t0 = (_kept_rows(cfg, paths) if only is not None else {}), time.time()
@@ -187,7 +200,9 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
                       "vs_control": versus[CONTROL], "vs_supervised": versus[SUPERVISED_CONTROL],
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs,
-                      **_faces(per_seed), "git": sorted({str(r["vcop_downstream"].get("git")) for r in per_seed.values()})}
+                      "config_hash": config_hash(cfg, settings), **_faces(per_seed),
+                      "git": [json.loads(g) for g in sorted({json.dumps(r[n].get("git"), sort_keys=True)
+                                                             for r in per_seed.values() for n in ARMS})]}
         if len(rows) == 1:
             kept = _same_faces(kept, rows[name])
         merged = {**kept, **rows}
@@ -204,7 +219,8 @@ def _faces(per_seed: dict) -> dict:
     if len(pairs) != 1:
         raise ValueError(f"the arms or seeds of one design used different data or test faces: {sorted(pairs)}")
     (data_hash, test_hash), = pairs
-    return {"data_hash": data_hash, "test_data_hash": test_hash}
+    return {"data_hash": data_hash, "test_data_hash": test_hash,
+            "data_hashes": {str(seed): r["vcop_downstream"]["data_hashes"] for seed, r in per_seed.items()}}
 
 
 def designs_table(result: dict):
