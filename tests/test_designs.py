@@ -37,6 +37,9 @@ def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_pat
     # the designs read the same faces: condition 3 was trained and tested on the same splits in each
     assert len({json.dumps(r["data_hashes"]) for r in runs}) == 1 and len({r["test_data_hash"] for r in runs}) == 1
     assert list(designs_table(out).index) == list(DESIGNS)
+    # each row names the commits and library versions its runs were made with
+    for r in rows.values():
+        assert len(r["git"]) == 1 and len(r["versions"]) == 1 and r["versions"][0]["torch"]
     # one design again (`--only`), its row missing from the file: it is tested again from its saved
     # weights; the other rows are read from the file as they were (marked here to tell), and the rows
     # come back in the designs' order
@@ -58,6 +61,7 @@ def test_every_design_is_trained_on_the_same_data_against_both_controls(tiny_pat
     assert list(compare_designs(cfg, tiny_paths, seeds=[0], only="T! head")["designs"]) == names[:2]
 
 
+@pytest.mark.slow
 def test_only_keeps_a_chosen_designs_old_row_until_it_is_replaced(tiny_paths, monkeypatch):
     import facelib.tools.designs as D
     cfg = get_config("smoke", tuples_per_identity=2, min_age_gap=2)
@@ -131,7 +135,7 @@ def test_only_selects_designs_by_name_and_keeps_their_folders():
     assert select_designs() == {n: i for i, n in enumerate(names)}
     # the index names the folder (designs/d<index>/), so a selected design keeps its own weights
     assert select_designs("r21d") == {names[2]: 2}
-    assert select_designs("T! HEAD") == {names[1]: 1}
+    assert select_designs("T! HEAD") == {names[1]: 1} == select_designs(" t! head ")
     assert select_designs("soft-permutation", extras=True) == {list(EXTRA_DESIGNS)[0]: len(DESIGNS)}
     for text in ("resnet", " "):
         with pytest.raises(ValueError, match="no design's name contains"):

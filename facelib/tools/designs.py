@@ -201,8 +201,9 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs,
                       "config_hash": config_hash(cfg, settings), **_faces(per_seed),
-                      "git": [json.loads(g) for g in sorted({json.dumps(r[n].get("git"), sort_keys=True)
-                                                             for r in per_seed.values() for n in ARMS})]}
+                      **{k: [json.loads(g) for g in sorted({json.dumps(r[n].get(k), sort_keys=True)
+                                                              for r in per_seed.values() for n in ARMS})]
+                         for k in ("git", "versions")}}
         if len(rows) == 1:
             kept = _same_faces(kept, rows[name])
         merged = {**kept, **rows}
