@@ -10,7 +10,6 @@ and seconds per pretext epoch. Each design keeps its own weights and results und
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import replace
@@ -22,7 +21,7 @@ from ..config import CONTROL, SUPERVISED_CONTROL, TEST_SPLIT, override
 from ..reporting.results import abs_errors, withhold
 from ..reporting.stats import compare, mae_ci, mean_interval
 from ..study import conditions as C
-from ..study.provenance import CODE_VERSION, data_kind
+from ..study.provenance import CODE_VERSION, data_kind, key_id
 
 # What differs: the encoder and the losses. The original's README trained its order model with
 # cross-entropy over the T! orders and its regressor with MSE; its code also holds a soft-permutation
@@ -41,6 +40,7 @@ EXTRA_DESIGNS = {
         "encoder": "r21d_original", "order_loss": "soft", "kendall_convention": "items", "soft_temperature": 0.5,
         "vcop_downstream.loss": "mse"},
 }
+ALL_DESIGNS = {**DESIGNS, **EXTRA_DESIGNS}  # the index in this order names a design's folder
 ARMS = ("vcop_downstream", CONTROL, SUPERVISED_CONTROL)
 
 
@@ -93,7 +93,7 @@ def select_designs(only: str | None = None, extras: bool = False) -> dict[str, i
     """The designs to train, each with its index in the full list (the index names its folder,
     `designs/d<index>/`, whichever are selected): all of them (and, with `extras`, the labelled extras),
     or those whose name contains `only` (case-insensitive)."""
-    designs = {name: i for i, name in enumerate({**DESIGNS, **(EXTRA_DESIGNS if extras else {})})}
+    designs = {name: i for i, name in enumerate(ALL_DESIGNS) if extras or name in DESIGNS}
     if only is None:
         return designs
     text = only.strip().lower()
@@ -112,7 +112,7 @@ def config_hash(cfg, settings: dict) -> str:
     """What a design's runs were configured with, whatever the seed: its whole config (the preset's
     training blocks included) with the design's settings, and the code version of the results."""
     c = {k: v for k, v in with_settings(cfg, 0, settings).to_dict().items() if k not in ("seed", "num_workers")}
-    return hashlib.sha1(json.dumps([c, CODE_VERSION], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return key_id({"config": c, "code_version": CODE_VERSION})
 
 
 def _kept_rows(cfg, paths) -> dict:
@@ -129,10 +129,9 @@ def _kept_rows(cfg, paths) -> dict:
         _say(f"the rows in {paths.results_dir / 'designs.json'} were made with "
              f"{ {k: out.get(k) for k in same} }, not {same}: they are not kept")
         return {}
-    known = {**DESIGNS, **EXTRA_DESIGNS}
     kept = {}
     for name, row in out["designs"].items():
-        if name not in known or row.get("config_hash") != config_hash(cfg, known[name]):
+        if name not in ALL_DESIGNS or row.get("config_hash") != config_hash(cfg, ALL_DESIGNS[name]):
             _say(f"the row {name!r} is not a design of this code with this config: it is not kept")
         else:
             kept[name] = row
@@ -142,11 +141,11 @@ def _kept_rows(cfg, paths) -> dict:
 def _same_faces(kept: dict, row: dict) -> dict:
     """The kept rows trained and tested on the same prepared data and test faces as `row`: the same
     prepared identities and test faces, and the same faces in every split of the seeds both hold."""
-    def same(r):
+    def matches(r):
         common = r.get("data_hashes", {}).keys() & row["data_hashes"].keys()
         return (all(r.get(k) == row[k] for k in ("data_hash", "test_data_hash"))
                 and all(r["data_hashes"][s] == row["data_hashes"][s] for s in common))
-    same = {n: r for n, r in kept.items() if same(r)}
+    same = {n: r for n, r in kept.items() if matches(r)}
     for name in kept.keys() - same.keys():
         _say(f"the row {name!r} was trained or tested on other faces (or does not say which): it is not kept")
     return same
@@ -159,11 +158,11 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
     name contains it; the rows of the designs.json in place made from the same data, data seed,
     config and test faces are kept (each with its own seeds) until a row trained now replaces them."""
     chosen = select_designs(only, extras)
-    order = list({**DESIGNS, **EXTRA_DESIGNS})
+    order = list(ALL_DESIGNS)
     kept, t0 = (_kept_rows(cfg, paths) if only is not None else {}), time.time()
     rows = {}
     for name, i in chosen.items():
-        settings = {**DESIGNS, **EXTRA_DESIGNS}[name]
+        settings = ALL_DESIGNS[name]
         base = design_paths(paths, i)
         per_seed = {}
         for seed in seeds:
@@ -175,8 +174,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
             per_seed[int(seed)] = {n: json.loads((p.results_dir / f"{n}.json").read_text())
                                    for n in ("vcop", *ARMS)}
             per_seed[int(seed)]["_epoch_seconds"] = float(pre.fit.history["seconds"].mean())
-            print(f"[designs] {name}: seed {seed} trained and tested "
-                  f"({time.time() - t0:.0f} s since the start)", flush=True)
+            _say(f"{name}: seed {seed} trained and tested ({time.time() - t0:.0f} s since the start)")
         errors = {n: abs_errors(per_seed, n, paths) for n in ARMS}
         groups = errors["vcop_downstream"][3]
         beats = {n: bool(mean_interval(e[0] - e[1], groups)["ci95"][1] < 0) for n, e in errors.items()}
@@ -200,10 +198,7 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
                       "vs_control": versus[CONTROL], "vs_supervised": versus[SUPERVISED_CONTROL],
                       "seconds_per_pretext_epoch": float(np.mean([r["_epoch_seconds"] for r in per_seed.values()])),
                       "pretext_epochs": cfg.vcop.epochs, "fine_tuning_epochs": cfg.vcop_downstream.epochs,
-                      "config_hash": config_hash(cfg, settings), **_faces(per_seed),
-                      **{k: [json.loads(g) for g in sorted({json.dumps(r[n].get(k), sort_keys=True)
-                                                              for r in per_seed.values() for n in ARMS})]
-                         for k in ("git", "versions")}}
+                      "config_hash": config_hash(cfg, settings), **_made_from(per_seed)}
         if len(rows) == 1:
             kept = _same_faces(kept, rows[name])
         merged = {**kept, **rows}
@@ -214,14 +209,18 @@ def compare_designs(cfg, paths, seeds=(0,), progress: bool = False, extras: bool
     return out
 
 
-def _faces(per_seed: dict) -> dict:
-    """The prepared data and the test faces a row's runs used (the same in every seed and arm)."""
+def _made_from(per_seed: dict) -> dict:
+    """The prepared data and the test faces a row's runs used (the same in every seed and arm), and the
+    distinct commits and library versions of its arms' records."""
     pairs = {(r[n]["data_hash"], r[n]["test_data_hash"]) for r in per_seed.values() for n in ARMS}
     if len(pairs) != 1:
         raise ValueError(f"the arms or seeds of one design used different data or test faces: {sorted(pairs)}")
     (data_hash, test_hash), = pairs
+    distinct = lambda k: [json.loads(v) for v in sorted({json.dumps(r[n].get(k), sort_keys=True)  # noqa: E731
+                                                         for r in per_seed.values() for n in ARMS})]
     return {"data_hash": data_hash, "test_data_hash": test_hash,
-            "data_hashes": {str(seed): r["vcop_downstream"]["data_hashes"] for seed, r in per_seed.items()}}
+            "data_hashes": {str(seed): r["vcop_downstream"]["data_hashes"] for seed, r in per_seed.items()},
+            "git": distinct("git"), "versions": distinct("versions")}
 
 
 def designs_table(result: dict):
