@@ -58,6 +58,17 @@ def test_second_prepare_reuses_the_cache(tiny_data, tmp_path):
     assert np.load(tmp_path / "megaage_asian.npy").shape[1:] == (20, 20, 3)
 
 
+def test_new_framing_constants_prepare_a_framed_dataset_again(tiny_data, tmp_path, monkeypatch):
+    """MegaAge-Asian is framed by `detect`'s constants: other constants, another cache; UTKFace,
+    whose chips are taken whole, keeps its own."""
+    import facelib.data.detect as detect
+    sets = ("megaage_asian", "utkface")
+    prepare(tiny_data, tmp_path, image_size=20, progress=False, datasets=sets)
+    monkeypatch.setattr(detect, "EYES_WEIGHT", detect.EYES_WEIGHT + 0.1)
+    again = prepare(tiny_data, tmp_path, image_size=20, progress=False, datasets=sets)
+    assert not again["datasets"]["megaage_asian"]["cached"] and again["datasets"]["utkface"]["cached"]
+
+
 def test_similarity_alignment_puts_landmarks_on_the_template():
     src = ALIGN_TEMPLATE * 100 + 20
     a = np.deg2rad(20)

@@ -34,6 +34,14 @@ EYES_WEIGHT = 0.3
 # photo answers in seconds); boxes are mapped back to the photo's own pixels.
 MAX_DETECT_SIDE = 1600
 
+
+def framing_constants() -> dict:
+    """The constants `frame_photo` frames a face with: part of the key of a prepared cache framed
+    by it, so that new constants prepare such a dataset again."""
+    return {"cascades": list(CASCADES), "box_window": {k: list(v) for k, v in BOX_WINDOW.items()},
+            "eyes_weight": EYES_WEIGHT, "max_detect_side": MAX_DETECT_SIDE}
+
+
 @functools.lru_cache(maxsize=None)
 def _cascade(name):
     import cv2

@@ -30,6 +30,7 @@ from ..config import DATASETS
 from ..staging import STAGED_MARKER
 from .decode import NO_FACE, frame_with, process_record
 from .dedup import same_photo_groups
+from .detect import framing_constants
 from .readers import READERS
 from .records import safe_name
 from .splits import ASIAN_TEST_SETS, assign_splits, split_hashes
@@ -122,8 +123,9 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     params = {"version": CACHE_VERSION, "size": size, "margin": margin, "seed": seed}
     if asian_test:
         params["asian_test"] = True
-    if name == "megaage_asian":   # its fallback framing no longer reads the test list's images
+    if name == "megaage_asian":   # framed by `detect`: its constants; its fallback no longer reads the test list
         params["fallback"] = "median outside the test list"
+        params["framing"] = framing_constants()
     key = _fingerprint(root, params)
     meta_path = cache_dir / f"{name}.meta.json"
     npy, csv = cache_dir / f"{name}.npy", cache_dir / f"{name}.csv"
