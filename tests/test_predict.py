@@ -279,7 +279,7 @@ def test_check_predict_command_records_its_commit_and_time_for_publishing(traine
     assert record["commits"] == ["0123456 (with uncommitted changes)"]
 
 
-def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path, capsys, monkeypatch):
+def test_fit_measures_the_framing_on_faces_no_test_holds(trained_paths, tmp_path, capsys, monkeypatch):
     import json
 
     import facelib.study.notebook
@@ -290,9 +290,9 @@ def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path
     monkeypatch.setattr(facelib.study.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
     out = tmp_path / "fit.json"
     assert main(["check-predict", "--fit", "--faces", "6", "--json", str(out)]) == 0
-    assert "fitted on 6 UTKFace training chips (12 photos" in capsys.readouterr().out
+    assert "fitted on 6 UTKFace training chips and " in capsys.readouterr().out
     fit = json.loads(out.read_text())
-    assert fit["faces"] == 6 and fit["photos"] == 12 and 0 < fit["answered"] <= 1
+    assert fit["faces"] == 6 and 0 < fit["answered"] <= 1
     assert set(fit["box_window"]) <= set(CASCADES) and fit["box_window"]
     for name, (fx, fy, fs) in fit["box_window"].items():   # the face's square about where real chips put it
         ref = BOX_WINDOW[name]
@@ -302,6 +302,35 @@ def test_fit_measures_the_framing_on_training_chips_only(trained_paths, tmp_path
     manifest = FaceCache(trained_paths.cache_dir, "utkface").manifest
     split_of = dict(zip(manifest["source"], manifest["split"]))
     assert len(fit["chips"]) == 6 and {split_of[c] for c in fit["chips"]} == {"train"}   # never a test face
+    aaf = FaceCache(trained_paths.cache_dir, "aaf").manifest   # AAF's originals: its train list only
+    aaf_split = dict(zip(aaf["source"], aaf["split"]))
+    assert fit["aaf_faces"] == len(fit["aaf_used"]) == min(12, int((aaf["split"] == "train").sum())) > 0
+    assert {aaf_split[s] for s in fit["aaf_used"]} == {"train"}
+    assert {s: r["photos"] for s, r in fit["sources"].items()} == {
+        "UTKFace training chips in larger photos": 12, "AAF train-list original images": fit["aaf_faces"]}
+    assert fit["photos"] == 12 + fit["aaf_faces"]
+
+
+def test_the_framing_fit_pools_its_sources_and_reports_each():
+    """Two sources whose true squares lie differently in the same boxes: the fitted square lies
+    between them, and each source's error is its own distance from it."""
+    from facelib.data.detect import CASCADES
+    from facelib.inference.check import EYES_WEIGHTS, fit_from
+    found = []
+    for k in range(20):
+        x, y = 50 + 7 * k, 40 + 3 * k
+        dets = [_det(c, (x, y, x + 100, y + 100)) for c in CASCADES]
+        for source, side in (("a", 100.0), ("b", 90.0)):
+            found.append((source, np.array([x + 50.0, y + 60.0, side]), dets))
+    fit = fit_from(found)
+    for fx, fy, fs in fit["box_window"].values():
+        assert (fx, fy) == (0.5, 0.6) and fs == 0.95
+    assert {s: r["photos"] for s, r in fit["sources"].items()} == {"a": 20, "b": 20}
+    assert fit["answered"] == 1.0 and list(fit["framing_error"]) == [float(w) for w in EYES_WEIGHTS]
+    a, b = (fit["sources"][s]["framing_error"][0.0] for s in ("a", "b"))
+    assert abs(a - 5.0) < 0.01 and abs(b - 100 * (95 / 90 - 1)) < 0.01   # the square's side off by 5% / 5.6%
+    pooled = fit["framing_error"][0.0]
+    assert abs(pooled - np.sqrt((a ** 2 + b ** 2) / 2)) < 0.01
 
 
 def _det(cascade, box, eye_boxes=()):

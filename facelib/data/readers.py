@@ -366,14 +366,23 @@ def read_aaf(root) -> tuple[list[FaceRecord], SkipReport]:
         if split is None:
             report.skip("not_in_train_or_val_list", path.relative_to(root))
             continue
-        pts = _read_aaf_points(root / "key points" / f"{path.stem}.txt")
-        if pts is None:
+        eyes = aaf_eyes(root, path)
+        if eyes is None:
             report.skip("points_missing_or_bad", path.relative_to(root))
             continue
-        eyes = np.stack([pts[AAF_EYES[0]].mean(0), pts[AAF_EYES[1]].mean(0)])
         records.append(FaceRecord(path=path, age=float(int(m.group(2))), identity=f"aaf:{m.group(1)}",
-                                  landmarks=eyes[np.argsort(eyes[:, 0])], source_split=split))
+                                  landmarks=eyes, source_split=split))
     return records, report
+
+
+def aaf_eyes(root, photo) -> np.ndarray | None:
+    """The eyes (image-left first; each the mean of its outline in AAF's 49 landmarks) of the AAF
+    original image `photo`, in its pixels; None when its key points file has not 49 finite points."""
+    pts = _read_aaf_points(aaf_root(root) / "key points" / f"{Path(photo).stem}.txt")
+    if pts is None:
+        return None
+    eyes = np.stack([pts[AAF_EYES[0]].mean(0), pts[AAF_EYES[1]].mean(0)])
+    return eyes[np.argsort(eyes[:, 0])]
 
 
 def _read_aaf_points(path: Path):

@@ -11,7 +11,8 @@ answered, how far predict's age lies from the evaluation's on the same face (med
 half a year), both MAEs against the true ages and their ratio with a 95% interval over the faces.
 
 `fit_framing` (`check-predict --fit`) measures predict's framing constants (`BOX_WINDOW`, `EYES_WEIGHT`)
-again on UTKFace chips of the training split only, placed in larger photos the same way."""
+again on faces no test holds: UTKFace chips of the training split, placed in larger photos the same
+way, and, where AAF is prepared, original images of AAF's train list against their landmarks."""
 from __future__ import annotations
 
 import json
@@ -26,16 +27,20 @@ from tqdm.auto import tqdm
 from ..config import TEST_SPLIT
 from ..data.align import ALIGN_TEMPLATE, align_face
 from ..data.cache import FaceCache
+from ..data.decode import decode_photo
 from ..data.detect import (
     BOX_WINDOW,
     CASCADES,
     EYES_WEIGHT,
+    MAX_DETECT_SIDE,
     _grey,
     detections,
+    eyes_window,
     frame_photo,
     group_faces,
+    square,
 )
-from ..data.readers import aaf_root
+from ..data.readers import aaf_eyes, aaf_root
 from .models import load_models, model_age
 from .predict import predict
 
@@ -208,55 +213,103 @@ def write(result: dict, out) -> Path:
 
 
 EYES_WEIGHTS = tuple(np.round(np.arange(0, 1.01, 0.1), 1))
+UTKFACE_PLACED = "UTKFace training chips in larger photos"
+AAF_ORIGINALS = "AAF train-list original images"
 
 
 def fit_framing(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
-    """Predict's framing constants measured on `faces` UTKFace chips of the prepared training split
-    (never a test face), each placed in a larger photo at its own size and enlarged 2x:
-    - box_window: per cascade, the median place of the chip's square in the cascade's boxes that
-      lie on the chip (centre x, centre y, side, as fractions of the box's side), as `BOX_WINDOW`;
-    - eyes_weight: of EYES_WEIGHTS, the one with which predict's own grouping (`group_faces`, with
-      those box windows) frames the chips with the least error: the root mean square length of
-      (centre's offset x, y, side's change), in % of the chip's side, over the chips it answers.
-    Returns the fitted and the current values, each weight's error and answered share, and the
-    chips it read."""
+    """Predict's framing constants measured on faces no test holds, each with the square a training
+    face would fill known:
+    - `faces` UTKFace chips of the prepared training split, each placed in a larger photo at its own
+      size and enlarged 2x: the square is the chip's;
+    - where AAF is prepared, 2 x `faces` of the original images of AAF's train list (real photos,
+      not pasted; the test is AAF's val list): the square is the one that puts the eyes of AAF's
+      landmarks on the template's pupils, as the evaluation aligns them.
+    From them (`fit_from`), per cascade the median place of that square in the cascade's boxes
+    (`BOX_WINDOW`), and of EYES_WEIGHTS the eyes weight with which predict's own grouping frames
+    all these photos with the least error (`EYES_WEIGHT`). Returns the fitted and the current
+    values, each source's and the pooled errors and answered shares, and the faces it read."""
     manifest = FaceCache(paths.cache_dir, "utkface").manifest
     train = manifest[manifest["split"] == "train"]
     if train.empty:
         raise ValueError(f"{paths.cache_dir}: no prepared UTKFace training chips to fit on")
     rng = np.random.default_rng(seed)
     rows = train.iloc[rng.permutation(len(train))[:faces]]
-    found = []   # per photo: (the chip's square (x0, y0, x1, y1), detections)
-    for source in tqdm(rows["source"], desc="fitting predict's framing", disable=not progress):
+    found = []   # per photo: (source, the square (centre x, centre y, side), detections)
+    for source in tqdm(rows["source"], desc="fitting on UTKFace chips", disable=not progress):
         chip = Image.open(paths.data_root / "utkface" / source).convert("RGB")
         for scale in (1.0, 2.0):
-            photo, region = _place(chip, scale, rng)
-            found.append((region, detections(_grey(np.asarray(photo), 1.0))))
+            photo, (x0, y0, x1, y1) = _place(chip, scale, rng)
+            found.append((UTKFACE_PLACED, np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0]),
+                          detections(_grey(np.asarray(photo), 1.0))))
+    aaf = _aaf_train_originals(paths, 2 * faces, seed, progress)
+    found += [(AAF_ORIGINALS, window, dets) for window, dets in aaf["photos"]]
+    result = fit_from(found)
+    return {"faces": int(len(rows)), "photos": len(found), "aaf_faces": len(aaf["used"]), **result,
+            "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT},
+            "chips": [str(v) for v in rows["source"]], "aaf_used": aaf["used"]}
+
+
+def _aaf_train_originals(paths, faces: int, seed: int, progress: bool) -> dict:
+    """`faces` original images of AAF's train list (prepared; none when AAF is not), each with the
+    square that puts its landmarks' eyes on the template's pupils and its detections, both in the
+    pixels `locate_faces` searches (a copy at most MAX_DETECT_SIDE on its long side)."""
+    if not (paths.cache_dir / "aaf.csv").exists():
+        return {"photos": [], "used": []}
+    rows = FaceCache(paths.cache_dir, "aaf").split("train")
+    rows = rows.iloc[np.random.default_rng(seed).permutation(len(rows))[:faces]]
+    photos, used = [], []
+    for source in tqdm(rows["source"], desc="fitting on AAF originals", disable=not progress):
+        path = paths.data_root / "aaf" / source
+        eyes = aaf_eyes(paths.data_root / "aaf", path)
+        if eyes is None:
+            continue
+        img = np.asarray(decode_photo(path.read_bytes()))
+        scale = min(1.0, MAX_DETECT_SIDE / max(img.shape[:2]))
+        photos.append((eyes_window(eyes) * scale, detections(_grey(img, scale))))
+        used.append(str(source))
+    return {"photos": photos, "used": used}
+
+
+def fit_from(found) -> dict:
+    """The framing constants from `found`: (source, true square (centre x, centre y, side),
+    detections) per photo. box_window: per cascade, the median of the true square's place in the
+    boxes whose centre lies in it (fractions of the box's side), over every photo; framing_error:
+    per eyes weight, the root mean square length of predict's framing's error (centre's offset x, y,
+    side's change, in % of the true side) over the photos it answers, pooled and per source (with
+    the share answered); eyes_weight: the weight of least pooled error."""
     rel = {name: [] for name in CASCADES}
-    for (x0, y0, x1, y1), dets in found:
+    for _, (cx, cy, side), dets in found:
+        region = square((cx, cy, side))
         for d in dets:
             bx0, by0, bx1, _ = d.box
-            if _centre_in(d.box, (x0, y0, x1, y1)):
-                rel[d.cascade].append(np.array([(x0 + x1) / 2 - bx0, (y0 + y1) / 2 - by0, x1 - x0]) / (bx1 - bx0))
+            if _centre_in(d.box, region):
+                rel[d.cascade].append(np.array([cx - bx0, cy - by0, side]) / (bx1 - bx0))
     fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
+    sources = list(dict.fromkeys(src for src, _, _ in found))
 
-    def framing(weight):
-        errs, answered = [], []
-        for region, dets in found:
-            face = next((f for f in group_faces(dets, fitted, weight) if _centre_in(f.box, region)), None)
-            answered.append(face is not None)
+    def errors(weight):
+        errs = {s: [] for s in sources}
+        seen = {s: [] for s in sources}
+        for src, true, dets in found:
+            face = next((f for f in group_faces(dets, fitted, weight) if _centre_in(f.box, square(true))), None)
+            seen[src].append(face is not None)
             if face is not None:
-                true = np.array([(region[0] + region[2]) / 2, (region[1] + region[3]) / 2, region[2] - region[0]])
-                errs.append(np.r_[(face.window[:2] - true[:2]) / true[2], face.window[2] / true[2] - 1] * 100)
-        rms = float(np.sqrt(np.mean(np.sum(np.square(errs), 1)))) if errs else float("nan")
-        return round(rms, 2), float(np.mean(answered))
+                errs[src].append(np.r_[(face.window[:2] - true[:2]) / true[2], face.window[2] / true[2] - 1] * 100)
+        return errs, seen
 
-    by_weight = {float(w): framing(w) for w in EYES_WEIGHTS}
-    errors = {w: e for w, (e, _) in by_weight.items()}
-    best = min(errors, key=errors.get)
-    return {"faces": int(len(rows)), "photos": len(found), "answered": by_weight[best][1],
-            "box_window": fitted, "eyes_weight": best, "framing_error": errors,
-            "answered_by_weight": {w: a for w, (_, a) in by_weight.items()},
-            "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT},
-            "chips": [str(v) for v in rows["source"]]}
+    def rms(errs):
+        return round(float(np.sqrt(np.mean(np.sum(np.square(errs), 1)))), 2) if len(errs) else float("nan")
 
+    pooled, answered, by_source = {}, {}, {s: {"photos": 0, "framing_error": {}, "answered": {}} for s in sources}
+    for w in EYES_WEIGHTS:
+        errs, seen = errors(w)
+        pooled[float(w)] = rms([e for s in sources for e in errs[s]])
+        answered[float(w)] = float(np.mean([a for s in sources for a in seen[s]]))
+        for s in sources:
+            by_source[s]["photos"] = len(seen[s])
+            by_source[s]["framing_error"][float(w)] = rms(errs[s])
+            by_source[s]["answered"][float(w)] = float(np.mean(seen[s]))
+    best = min(pooled, key=pooled.get)
+    return {"answered": answered[best], "box_window": fitted, "eyes_weight": best, "framing_error": pooled,
+            "answered_by_weight": answered, "sources": by_source}

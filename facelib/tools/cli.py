@@ -208,12 +208,17 @@ def _check_predict(a):
     if a.fit:
         result = fit_framing(paths, a.faces, a.seed or 0)
         out = write(result, a.json or paths.results_dir / "predict_fit.json")
-        print(f"fitted on {result['faces']} UTKFace training chips ({result['photos']} photos; answered "
+        aaf = (f" and {result['aaf_faces']} original images of AAF's train list" if result["aaf_faces"]
+               else " (no prepared AAF: its train-list originals are not used)")
+        print(f"fitted on {result['faces']} UTKFace training chips{aaf} ({result['photos']} photos; answered "
               f"{result['answered']:.1%} with the fitted constants):")
         for name, v in result["box_window"].items():
             print(f"  BOX_WINDOW {name}: {v} (in use: {result['current']['box_window'].get(name)})")
-        print("  framing error (% of the chip's side) by eyes weight: "
+        print("  framing error (% of the true square's side) by eyes weight: "
               + ", ".join(f"{w}: {e}" for w, e in result["framing_error"].items()))
+        for source, r in result["sources"].items():
+            print(f"    {source} ({r['photos']} photos): "
+                  + ", ".join(f"{w}: {e}" for w, e in r["framing_error"].items()))
         print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
         print(f"written to {out}")
         return 0
@@ -363,8 +368,9 @@ def _check_predict_args(s):
                    "shuffled order (a later START: faces no earlier check used)")
     s.add_argument("--split", default="", help="AAF only: check the faces of this split instead of the test split "
                    "(train: faces no test holds, where the framing was fixed)")
-    s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on UTKFace "
-                   "training chips (no weights needed) instead of checking a model on the test faces")
+    s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on faces no "
+                   "test holds (UTKFace training chips; AAF train-list originals when AAF is prepared; no "
+                   "weights needed) instead of checking a model on the test faces")
     s.add_argument("--json", default="", help="where to write the result (default: results/predict_check.json, "
                    "with --fit results/predict_fit.json)")
 
