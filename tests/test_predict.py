@@ -314,7 +314,7 @@ def test_fit_measures_the_framing_on_faces_no_test_holds(trained_paths, tmp_path
 def test_the_framing_fit_pools_its_sources_and_reports_each():
     """Two sources whose true squares lie differently in the same boxes: the fitted square lies
     between them, and each source's error is its own distance from it."""
-    from facelib.data.detect import CASCADES
+    from facelib.data.detect import CASCADES, box_window
     from facelib.inference.check import EYES_WEIGHTS, fit_from
     found = []
     for k in range(20):
@@ -331,6 +331,11 @@ def test_the_framing_fit_pools_its_sources_and_reports_each():
     assert abs(a - 5.0) < 0.01 and abs(b - 100 * (95 / 90 - 1)) < 0.01   # the square's side off by 5% / 5.6%
     pooled = fit["framing_error"][0.0]
     assert abs(pooled - np.sqrt((a ** 2 + b ** 2) / 2)) < 0.01
+    # the constants in use frame every photo at the median of the cascades' squares (no eyes here)
+    win = np.median([box_window((0, 0, 100, 100), c) for c in CASCADES], 0)
+    for source, side in (("a", 100.0), ("b", 90.0)):
+        err = np.r_[(win[:2] - [50, 60]) / side, win[2] / side - 1] * 100
+        assert abs(fit["sources"][source]["current_error"] - np.linalg.norm(err)) < 0.01
 
 
 def _det(cascade, box, eye_boxes=()):

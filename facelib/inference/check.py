@@ -277,7 +277,8 @@ def fit_from(found) -> dict:
     boxes whose centre lies in it (fractions of the box's side), over every photo; framing_error:
     per eyes weight, the root mean square length of predict's framing's error (centre's offset x, y,
     side's change, in % of the true side) over the photos it answers, pooled and per source (with
-    the share answered); eyes_weight: the weight of least pooled error."""
+    the share answered); eyes_weight: the weight of least pooled error; current_error: the same
+    error with the constants in use."""
     rel = {name: [] for name in CASCADES}
     for _, (cx, cy, side), dets in found:
         region = square((cx, cy, side))
@@ -288,11 +289,11 @@ def fit_from(found) -> dict:
     fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
     sources = list(dict.fromkeys(src for src, _, _ in found))
 
-    def errors(weight):
+    def errors(weight, table=fitted):
         errs = {s: [] for s in sources}
         seen = {s: [] for s in sources}
         for src, true, dets in found:
-            face = next((f for f in group_faces(dets, fitted, weight) if _centre_in(f.box, square(true))), None)
+            face = next((f for f in group_faces(dets, table, weight) if _centre_in(f.box, square(true))), None)
             seen[src].append(face is not None)
             if face is not None:
                 errs[src].append(np.r_[(face.window[:2] - true[:2]) / true[2], face.window[2] / true[2] - 1] * 100)
@@ -311,5 +312,10 @@ def fit_from(found) -> dict:
             by_source[s]["framing_error"][float(w)] = rms(errs[s])
             by_source[s]["answered"][float(w)] = float(np.mean(seen[s]))
     best = min(pooled, key=pooled.get)
+    errs, seen = errors(EYES_WEIGHT, dict(BOX_WINDOW))   # the constants in use, on the same photos
+    for s in sources:
+        by_source[s]["current_error"] = rms(errs[s])
     return {"answered": answered[best], "box_window": fitted, "eyes_weight": best, "framing_error": pooled,
-            "answered_by_weight": answered, "sources": by_source}
+            "answered_by_weight": answered, "sources": by_source,
+            "current_error": rms([e for s in sources for e in errs[s]]),
+            "current_answered": float(np.mean([a for s in sources for a in seen[s]]))}

@@ -219,6 +219,8 @@ def _check_predict(a):
         for source, r in result["sources"].items():
             print(f"    {source} ({r['photos']} photos): "
                   + ", ".join(f"{w}: {e}" for w, e in r["framing_error"].items()))
+        print(f"  with the constants in use: {result['current_error']} ("
+              + ", ".join(f"{s}: {r['current_error']}" for s, r in result["sources"].items()) + ")")
         print(f"  EYES_WEIGHT: {result['eyes_weight']} (in use: {result['current']['eyes_weight']})")
         print(f"written to {out}")
         return 0
