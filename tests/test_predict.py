@@ -286,6 +286,7 @@ def test_fit_measures_the_framing_on_faces_no_test_holds(trained_paths, tmp_path
     from facelib.config import get_config
     from facelib.data.cache import FaceCache
     from facelib.data.detect import BOX_WINDOW, CASCADES
+    from facelib.data.splits import assign_splits
     from facelib.inference.check import EYES_WEIGHTS
     monkeypatch.setattr(facelib.study.notebook, "setup", lambda *a, **k: (get_config("smoke"), trained_paths))
     out = tmp_path / "fit.json"
@@ -302,6 +303,8 @@ def test_fit_measures_the_framing_on_faces_no_test_holds(trained_paths, tmp_path
     manifest = FaceCache(trained_paths.cache_dir, "utkface").manifest
     split_of = dict(zip(manifest["source"], manifest["split"]))
     assert len(fit["chips"]) == 6 and {split_of[c] for c in fit["chips"]} == {"train"}   # never a test face
+    held_out = dict(zip(manifest["source"], assign_splits("utkface", manifest, 0, asian_test=True)))
+    assert {held_out[c] for c in fit["chips"]} == {"train"}   # nor one of the setting with UTKFace's Asian hold-out
     aaf = FaceCache(trained_paths.cache_dir, "aaf").manifest   # AAF's originals: its train list only
     aaf_split = dict(zip(aaf["source"], aaf["split"]))
     assert fit["aaf_faces"] == len(fit["aaf_used"]) == min(12, int((aaf["split"] == "train").sum())) > 0

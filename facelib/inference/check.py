@@ -41,6 +41,7 @@ from ..data.detect import (
     square,
 )
 from ..data.readers import aaf_eyes, aaf_root
+from ..data.splits import assign_splits
 from .models import load_models, model_age
 from .predict import predict
 
@@ -220,7 +221,8 @@ AAF_ORIGINALS = "AAF train-list original images"
 def fit_framing(paths, faces: int = 200, seed: int = 0, progress: bool = True) -> dict:
     """Predict's framing constants measured on faces no test holds, each with the square a training
     face would fill known:
-    - `faces` UTKFace chips of the prepared training split, each placed in a larger photo at its own
+    - `faces` UTKFace chips of the prepared training split (and of the training split of the other
+      setting, with or without UTKFace's Asian hold-out), each placed in a larger photo at its own
       size and enlarged 2x: the square is the chip's;
     - where AAF is prepared, 2 x `faces` of the original images of AAF's train list (real photos,
       not pasted; the test is AAF's val list): the square is the one that puts the eyes of AAF's
@@ -230,7 +232,7 @@ def fit_framing(paths, faces: int = 200, seed: int = 0, progress: bool = True) -
     all these photos with the least error (`EYES_WEIGHT`). Returns the fitted and the current
     values, each source's and the pooled errors and answered shares, and the faces it read."""
     manifest = FaceCache(paths.cache_dir, "utkface").manifest
-    train = manifest[manifest["split"] == "train"]
+    train = manifest[(manifest["split"] == "train") & (_other_utkface_split(paths.cache_dir, manifest) == "train")]
     if train.empty:
         raise ValueError(f"{paths.cache_dir}: no prepared UTKFace training chips to fit on")
     rng = np.random.default_rng(seed)
@@ -248,6 +250,14 @@ def fit_framing(paths, faces: int = 200, seed: int = 0, progress: bool = True) -
     return {"faces": int(len(rows)), "photos": len(found), "aaf_faces": len(aaf["used"]), **result,
             "current": {"box_window": {k: tuple(v) for k, v in BOX_WINDOW.items()}, "eyes_weight": EYES_WEIGHT},
             "chips": [str(v) for v in rows["source"]], "aaf_used": aaf["used"]}
+
+
+def _other_utkface_split(cache_dir, manifest) -> pd.Series:
+    """UTKFace's splits in the other setting: with its Asian hold-out as the test where this cache
+    has none (an Asian test set is prepared), without it where this cache has it. The fit reads
+    chips that are training chips in both, so that no setting's test face is among them."""
+    params = json.loads((Path(cache_dir) / "utkface.meta.json").read_text())["params"]
+    return assign_splits("utkface", manifest, params["seed"], asian_test=not params.get("asian_test", False))
 
 
 def _aaf_train_originals(paths, faces: int, seed: int, progress: bool) -> dict:
