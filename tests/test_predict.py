@@ -334,10 +334,43 @@ def test_the_framing_fit_pools_its_sources_and_reports_each():
     assert abs(a - 5.0) < 0.01 and abs(b - 100 * (95 / 90 - 1)) < 0.01   # the square's side off by 5% / 5.6%
     pooled = fit["framing_error"][0.0]
     assert abs(pooled - np.sqrt((a ** 2 + b ** 2) / 2)) < 0.01
+    assert fit["box_window_kept"] == []
     # the constants in use frame every photo at the median of the cascades' squares (no eyes here)
     win = np.median([box_window((0, 0, 100, 100), c) for c in CASCADES], 0)
     for source, side in (("a", 100.0), ("b", 90.0)):
         err = np.r_[(win[:2] - [50, 60]) / side, win[2] / side - 1] * 100
+        assert abs(fit["sources"][source]["current_error"] - np.linalg.norm(err)) < 0.01
+
+
+def test_the_framing_fit_picks_the_eyes_weight_by_the_pooled_error():
+    """Photos of source c (no eyes found) pin the boxes' square to the boxes' own place. Source a's
+    true square is that place, source b's the one its eyes imply: a prefers the boxes alone, b the
+    eyes alone, and the weight kept is the one of least pooled error (halfway). Each weight's pooled
+    error is the photos' root mean square, and the constants in use are scored as predict frames
+    with them. A cascade with no box on a face keeps its value in use."""
+    from facelib.data.detect import BOX_WINDOW, CASCADES, EYES_WEIGHT, eyes_window, group_faces
+    from facelib.inference.check import EYES_WEIGHTS, fit_from
+    eyes = [(25, 30, 12, 12), (63, 30, 12, 12)]   # pupils (31, 36) and (69, 36) of a 100 px box at 0, 0
+    found = []
+    for k in range(10):
+        x, y = 40 + 9 * k, 30 + 4 * k
+        dets = [_det(c, (x, y, x + 100, y + 100), [(ex + x, ey + y, w, h) for ex, ey, w, h in eyes])
+                for c in CASCADES[:2]]
+        found.append(("a", np.array([x + 50.0, y + 60.0, 100.0]), dets))
+        found.append(("b", eyes_window(np.array([[x + 31.0, y + 36.0], [x + 69.0, y + 36.0]])), dets))
+        found += [("c", np.array([x + 50.0, y + 60.0, 100.0]), [_det(c, (x, y, x + 100, y + 100)) for c in CASCADES[:2]])] * 3
+    fit = fit_from(found)
+    errors = {s: fit["sources"][s]["framing_error"] for s in "abc"}
+    assert min(errors["a"], key=errors["a"].get) == 0.0 and min(errors["b"], key=errors["b"].get) == 1.0
+    assert set(errors["c"].values()) == {0.0}
+    for w in EYES_WEIGHTS:   # 10, 10 and 30 photos
+        want = np.sqrt((10 * errors["a"][w] ** 2 + 10 * errors["b"][w] ** 2) / 50)
+        assert abs(fit["framing_error"][float(w)] - want) < 0.02
+    assert fit["eyes_weight"] == min(fit["framing_error"], key=fit["framing_error"].get) == 0.5
+    assert fit["box_window_kept"] == [CASCADES[2]] and fit["box_window"][CASCADES[2]] == BOX_WINDOW[CASCADES[2]]
+    face = group_faces(found[0][2], BOX_WINDOW, EYES_WEIGHT)[0]
+    for source, true, _ in found[:2]:
+        err = np.r_[(face.window[:2] - true[:2]) / true[2], face.window[2] / true[2] - 1] * 100
         assert abs(fit["sources"][source]["current_error"] - np.linalg.norm(err)) < 0.01
 
 

@@ -284,7 +284,8 @@ def _aaf_train_originals(paths, faces: int, seed: int, progress: bool) -> dict:
 def fit_from(found) -> dict:
     """The framing constants from `found`: (source, true square (centre x, centre y, side),
     detections) per photo. box_window: per cascade, the median of the true square's place in the
-    boxes whose centre lies in it (fractions of the box's side), over every photo; framing_error:
+    boxes whose centre lies in it (fractions of the box's side), over every photo (the value in use
+    for a cascade with no such box, named in box_window_kept); framing_error:
     per eyes weight, the root mean square length of predict's framing's error (centre's offset x, y,
     side's change, in % of the true side) over the photos it answers, pooled and per source (with
     the share answered); eyes_weight: the weight of least pooled error; current_error: the same
@@ -296,7 +297,8 @@ def fit_from(found) -> dict:
             bx0, by0, bx1, _ = d.box
             if _centre_in(d.box, region):
                 rel[d.cascade].append(np.array([cx - bx0, cy - by0, side]) / (bx1 - bx0))
-    fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) for name, v in rel.items() if v}
+    fitted = {name: tuple(round(float(x), 3) for x in np.median(v, 0)) if v else tuple(BOX_WINDOW[name])
+              for name, v in rel.items()}   # a cascade with no box on a face keeps the value in use
     sources = list(dict.fromkeys(src for src, _, _ in found))
 
     def errors(weight, table=fitted):
@@ -326,6 +328,7 @@ def fit_from(found) -> dict:
     for s in sources:
         by_source[s]["current_error"] = rms(errs[s])
     return {"answered": answered[best], "box_window": fitted, "eyes_weight": best, "framing_error": pooled,
+            "box_window_kept": [name for name, v in rel.items() if not v],
             "answered_by_weight": answered, "sources": by_source,
             "current_error": rms([e for s in sources for e in errs[s]]),
             "current_answered": float(np.mean([a for s in sources for a in seen[s]]))}

@@ -213,7 +213,8 @@ def _check_predict(a):
         print(f"fitted on {result['faces']} UTKFace training chips{aaf} ({result['photos']} photos; answered "
               f"{result['answered']:.1%} with the fitted constants):")
         for name, v in result["box_window"].items():
-            print(f"  BOX_WINDOW {name}: {v} (in use: {result['current']['box_window'].get(name)})")
+            kept = " (no box of it lay on a face: the value in use is kept)" if name in result["box_window_kept"] else ""
+            print(f"  BOX_WINDOW {name}: {v} (in use: {result['current']['box_window'].get(name)}){kept}")
         print("  framing error (% of the true square's side) by eyes weight: "
               + ", ".join(f"{w}: {e}" for w, e in result["framing_error"].items()))
         for source, r in result["sources"].items():
