@@ -23,9 +23,10 @@ CASCADES = ("haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt.
 EYE_CASCADE = "haarcascade_eye.xml"
 # Where the training faces' framing (a UTKFace chip's square) lies in each cascade's box, as fractions
 # of the box's side: centre x, centre y, side. Medians over faces no test holds, each with its square
-# known: 200 UTKFace training chips placed in larger photos (the chip's square) and 400 original
-# images of AAF's train list (the square that puts its landmarks' eyes on the template's pupils), as
-# `facelib check-predict --fit` measures them (docs/predict.md).
+# known: 200 UTKFace chips that are training chips with and without UTKFace's Asian hold-out, placed
+# in 400 larger photos (the chip's square), and 400 original images of AAF's train list (the square
+# that puts its landmarks' eyes on the template's pupils), as `facelib check-predict --fit` measures
+# them (docs/predict.md).
 BOX_WINDOW = {"haarcascade_frontalface_default.xml": (0.502, 0.584, 0.976),
               "haarcascade_frontalface_alt.xml": (0.501, 0.588, 0.980),
               "haarcascade_frontalface_alt2.xml": (0.503, 0.590, 0.995)}
