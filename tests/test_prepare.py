@@ -92,25 +92,45 @@ def test_bad_files_are_skipped_and_counted(tmp_path):
     (root / "train").mkdir()
     (root / "test").mkdir()
     good = np.random.default_rng(0).integers(0, 255, (80, 64, 3), dtype=np.uint8)
-    Image.fromarray(good).save(root / "train" / "1.jpg")
-    (root / "train" / "2.jpg").write_bytes((root / "train" / "1.jpg").read_bytes())       # duplicate
+    Image.fromarray(good).save(root / "test" / "1.jpg")
+    (root / "train" / "2.jpg").write_bytes((root / "test" / "1.jpg").read_bytes())        # a test face's copy
     (root / "train" / "3.jpg").write_bytes(b"")                                             # zero bytes
-    (root / "train" / "4.jpg").write_bytes((root / "train" / "1.jpg").read_bytes()[:200])  # truncated
+    (root / "train" / "4.jpg").write_bytes((root / "test" / "1.jpg").read_bytes()[:200])   # truncated
     (root / "train" / "5.jpg").write_text("not an image")
     Image.fromarray(good[:8, :8]).save(root / "train" / "6.jpg")                            # too small
-    names = [f"{i}.jpg" for i in range(1, 7)]
+    names = [f"{i}.jpg" for i in range(2, 7)]
     (root / "list" / "train_name.txt").write_text("\n".join(names))
-    (root / "list" / "train_age.txt").write_text("\n".join(["20"] * 6))
-    (root / "list" / "test_name.txt").write_text("")
-    (root / "list" / "test_age.txt").write_text("")
+    (root / "list" / "train_age.txt").write_text("\n".join(["20"] * 5))
+    (root / "list" / "test_name.txt").write_text("1.jpg")
+    (root / "list" / "test_age.txt").write_text("20")
     report = prepare(tmp_path / "data", tmp_path / "cache", image_size=16, progress=False)
     rep = report["datasets"]["megaage_asian"]
     assert rep["found"] == 6 and rep["kept"] == 1
-    assert rep["skipped"] == {"duplicate_file": 1, "empty_file": 1, "undecodable_image": 2, "face_too_small": 1}
+    assert rep["skipped"] == {"duplicate_of_test_face": 1, "empty_file": 1, "undecodable_image": 2,
+                              "face_too_small": 1}
     cache = FaceCache(tmp_path / "cache", "megaage_asian")
     assert len(cache) == 1 and cache.images[cache.manifest["index"][0]].std() > 10
+    assert cache.manifest["split"].tolist() == ["test"]
     saved = json.loads((tmp_path / "cache" / "report.json").read_text())
     assert saved["datasets"]["megaage_asian"]["skipped"] == rep["skipped"]
+
+
+def test_repeated_files():
+    from facelib.data.prepare import repeat_rule
+    ok = lambda d: ("ok", d)                       # noqa: E731
+    done = [ok("a"), ok("b"), ok("a"), ok("c"), ok("b"), ("empty_file", ""), ok("c"), ok("d"), ok("b")]
+    # Without published lists: the first copy of a file is kept, later ones are skipped.
+    statuses, first = repeat_rule(done, [""] * 9)
+    assert statuses == ["ok", "ok", "duplicate_file", "ok", "duplicate_file", "empty_file", "duplicate_file",
+                        "ok", "duplicate_file"]
+    # Lists kept as published: every test-list file stays (repeats share the first copy), a copy of a
+    # test file in another list is skipped, repeats within another list stay.
+    lists = ["train", "val", "val", "train", "train", "val", "train", "val", "val"]
+    statuses, first = repeat_rule(done, lists, test_list="val")
+    assert statuses == ["duplicate_of_test_face", "ok", "ok", "ok", "duplicate_of_test_face", "empty_file", "ok",
+                        "ok", "ok"]
+    kept = [i for i, s in enumerate(statuses) if s == "ok"]
+    assert [first[i] for i in kept] == [1, 2, 3, 3, 7, 1]
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path):
@@ -463,3 +483,30 @@ def test_aafs_aligned_faces_laid_out_as_megaage_are_framed_from_the_faces_found(
                     - by_detection.images[i]).mean()
              for src_name, i, how in zip(m["source"], m["index"], m["framing"]) if how.startswith("face boxes")]
     assert len(diffs) >= 0.7 * len(kept) and np.median(diffs) < 25   # the same face, framed alike
+
+
+def test_aafs_lists_are_kept_as_published_and_a_test_faces_copy_leaves_training(tiny_data, tmp_path):
+    """A repeat within AAF's val list stays a test face (one cluster with its first copy); a copy of a
+    val face under a train-list name is left out, whichever comes first by name."""
+    import shutil
+
+    from facelib.data.readers import aaf_root
+    shutil.copytree(tiny_data / "aaf", tmp_path / "d" / "aaf")
+    src = aaf_root(tmp_path / "d" / "aaf")
+    sets = src / "image sets"
+    val = [line.split()[0] for line in (sets / "val.txt").read_text().splitlines() if line.strip()]
+    face = next(n for n in val if (src / "key points" / n.replace(".jpg", ".txt")).exists())
+    points = src / "key points" / face.replace(".jpg", ".txt")
+    for copy, lst in (("00000A77.jpg", "train"), ("99999A66.jpg", "val")):   # before and after it by name
+        shutil.copy(src / "original images" / face, src / "original images" / copy)
+        shutil.copy(points, src / "key points" / copy.replace(".jpg", ".txt"))
+        (sets / f"{lst}.txt").write_text((sets / f"{lst}.txt").read_text() + f"{copy} 1\n")
+    before = prepare(tiny_data, tmp_path / "c0", image_size=32, progress=False, datasets=("aaf",))["datasets"]["aaf"]
+    rep = prepare(tmp_path / "d", tmp_path / "c1", image_size=32, progress=False, datasets=("aaf",))["datasets"]["aaf"]
+    assert rep["found"] == before["found"] + 2 and rep["kept"] == before["kept"] + 1
+    assert rep["skipped"].get("duplicate_of_test_face") == 1 and "duplicate_file" not in rep["skipped"]
+    m = FaceCache(tmp_path / "c1", "aaf").manifest.set_index("source")
+    pair = m.loc[[f"All-Age-Faces Dataset/original images/{n}" for n in (face, "99999A66.jpg")]]
+    assert pair["split"].tolist() == ["val", "val"] and pair["age"].tolist() == [float(face[6:8]), 66.0]
+    assert pair["identity"].nunique() == 1
+    assert rep["splits"]["val"] == before["splits"]["val"] + 1

@@ -33,7 +33,7 @@ from .dedup import same_photo_groups
 from .detect import framing_constants
 from .readers import READERS
 from .records import safe_name
-from .splits import ASIAN_TEST_SETS, assign_splits, split_hashes
+from .splits import ASIAN_TEST_SETS, LISTED_TEST, assign_splits, split_hashes
 
 # Bump when the crops or splits change for the same files: every cache is then prepared again.
 CACHE_VERSION = 7
@@ -126,6 +126,8 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     if name == "megaage_asian":   # framed by `detect`: its constants; its fallback no longer reads the test list
         params["fallback"] = "median outside the test list"
         params["framing"] = framing_constants()
+    if name in LISTED_TEST:
+        params["repeats"] = "lists kept as published; copies of test faces left out of the other lists"
     key = _fingerprint(root, params)
     meta_path = cache_dir / f"{name}.meta.json"
     npy, csv = cache_dir / f"{name}.npy", cache_dir / f"{name}.csv"
@@ -182,18 +184,15 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     bar.close()
     framing = _frame_the_rest(records, done, tmp, size)
 
-    # Duplicates and skips are decided here, in record order, so any number of workers gives the
+    # Repeats and skips are decided here, in record order, so any number of workers gives the
     # same cache. Skipped rows stay in the array, unused: no second copy of the cache is written.
-    kept, seen = [], set()
+    statuses, first_copy = repeat_rule([done[i][:2] for i in range(len(records))],
+                                       [rec.source_split for rec in records], LISTED_TEST.get(name))
+    kept = []
     for i, rec in enumerate(records):
-        status, digest = done[i][:2]
-        rel = rec.path.relative_to(root)
-        if status == "ok" and digest in seen:
-            status = "duplicate_file"
-        if status != "ok":
-            report.skip(status, rel)
+        if statuses[i] != "ok":
+            report.skip(statuses[i], rec.path.relative_to(root))
             continue
-        seen.add(digest)
         kept.append(i)
     os.replace(tmp, npy)
     journal.unlink()
@@ -202,7 +201,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         "index": kept,
         "age": [records[i].age for i in kept],
         "gender": [records[i].gender for i in kept],
-        "identity": [records[i].identity for i in kept],
+        "identity": [records[first_copy[i]].identity for i in kept],   # a repeated photo: one identity
         "device": [records[i].device for i in kept],
         "year": [records[i].year for i in kept],
         "source": [safe_name(records[i].path.relative_to(root)) for i in kept],
@@ -226,6 +225,32 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
         rep["near_duplicate_faces"] = int(manifest["identity"].duplicated(keep=False).sum())
     meta_path.write_text(json.dumps({"key": key, "params": params, "report": rep}, ensure_ascii=False))
     return {**rep, "cached": False, "data_hash": key}
+
+
+def repeat_rule(done, lists, test_list: str | None = None) -> tuple[list[str], list[int]]:
+    """Which byte-identical repeats are kept: (status of each record, index of the first kept copy
+    of its file). done: (status, digest) per record, in record order; lists: the dataset's own split
+    of each record; test_list: the dataset's test list where its lists are kept as published
+    (MegaAge-Asian, AAF), else None.
+
+    Usually a repeat of a file read before is skipped as `duplicate_file`. A dataset kept as
+    published keeps every file of its lists, repeats included (the benchmark lists them, and they
+    share the first copy's identity, so a bootstrap counts them as one cluster); only a copy of a
+    test-list file in another list is skipped (`duplicate_of_test_face`): it would put a test face in
+    training or in a fit."""
+    test = {digest for (status, digest), split in zip(done, lists)
+            if status == "ok" and test_list is not None and split == test_list}
+    statuses, first, first_copy = [], {}, []
+    for i, ((status, digest), split) in enumerate(zip(done, lists)):
+        if status == "ok" and test_list is not None and split != test_list and digest in test:
+            status = "duplicate_of_test_face"
+        elif status == "ok" and test_list is None and digest in first:
+            status = "duplicate_file"
+        if status == "ok":
+            first.setdefault(digest, i)
+        statuses.append(status)
+        first_copy.append(first.get(digest, i) if status == "ok" else i)
+    return statuses, first_copy
 
 
 def _free_space(folder: Path) -> str:

@@ -7,11 +7,15 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..config import TEST_SPLIT
+
 # Without MegaAge-Asian or AAF, the test split is the Asian faces (race 2) of UTKFace, held out of its
 # training: up to this many faces, and never more than ASIAN_TEST_SHARE of them.
 ASIAN_TEST_FACES, ASIAN_TEST_SHARE = 2000, 0.6
 # The datasets whose own splits are kept (their test / val faces are the Asian test split).
 ASIAN_TEST_SETS = ("megaage_asian", "aaf")
+# Their test lists ({dataset: split}), kept whole as published: the list a benchmark reports on.
+LISTED_TEST = {dataset: split for dataset, split in TEST_SPLIT.values() if dataset in ASIAN_TEST_SETS}
 # The datasets of photos of one person over the years: their people are split into the order task's
 # (pretext_train, pretext_val), the fine-tuning's (finetune_train, finetune_val: the validation that
 # chooses epochs and settings) and `heldout`, people no run trains on or chooses anything with.
