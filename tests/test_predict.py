@@ -253,6 +253,8 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     # framed by the dataset's median framing, no face being found, may differ)
     files = cases["test photos given as files"]
     assert files["answered"] == 1.0 and float(files["same_age"].rstrip("%")) >= 75 and files["median_distance"] < 1e-3
+    assert all(c["median_distance_95"][0] <= c["median_distance"] <= c["median_distance_95"][1]
+               for c in cases.values() if c["answered"])
     assert result["data"] == "synthetic" and result["condition"] == "baseline"
     out = write(result, tmp_path / "pc.json")
     assert json.loads(out.read_text())["cases"] == json.loads(json.dumps(result["cases"]))
@@ -434,3 +436,13 @@ def test_a_square_chip_sized_photo_is_taken_whole_and_a_megaage_style_photo_is_f
     assert locate_faces(np.asarray(Image.open(head["path"]).convert("RGB")))
     preds = predict(head["path"], trained_paths)
     assert len(preds) == 1 and preds[0].alignment.startswith("face boxes") and not preds[0].whole_image
+
+
+def test_the_median_distance_gets_an_interval_over_faces():
+    from facelib.inference.check import _median_interval
+    assert _median_interval(np.full(50, 1.5)) == [1.5, 1.5]
+    d = np.random.default_rng(1).exponential(1.5, 400)
+    lo, hi = _median_interval(d)
+    # the median of an exponential sample of 400 moves by about ±0.1 here: the interval says so
+    assert lo < np.median(d) < hi and 0.1 < hi - lo < 0.5 and lo > 0.5
+    assert np.isnan(_median_interval(np.array([np.nan]))).all()

@@ -79,6 +79,7 @@ def _row(case, preds, true, evals, hows) -> dict:
     ratio, interval = _mae_ratio(np.abs(p - t), np.abs(e - t)) if len(p) else (float("nan"), [float("nan")] * 2)
     return {"case": case, "faces": len(preds), "answered": float(np.mean(answered)),
             "same_age": f"{np.mean(d <= 0.5):.1%}", "median_distance": float(np.median(d)),
+            "median_distance_95": _median_interval(d),
             "mae_predict": float(np.abs(p - t).mean()) if len(p) else float("nan"),
             "mae_evaluation": float(np.abs(e - t).mean()) if len(e) else float("nan"),
             "mae_ratio": ratio, "mae_ratio_95": interval,
@@ -92,6 +93,15 @@ def _mae_ratio(err_predict, err_evaluation, resamples: int = 2000):
     idx = np.random.default_rng(0).integers(0, len(err_predict), (resamples, len(err_predict)))
     boot = err_predict[idx].mean(1) / err_evaluation[idx].mean(1)
     return ratio, [float(v) for v in np.percentile(boot, [2.5, 97.5])]
+
+
+def _median_interval(distances, resamples: int = 2000) -> list[float]:
+    """95% interval of the median |predict − evaluation| from resampling the faces (percentile
+    bootstrap, seeded): how much the faces drawn move it, for this one model."""
+    if not len(distances) or np.isnan(distances).any():
+        return [float("nan")] * 2
+    idx = np.random.default_rng(0).integers(0, len(distances), (resamples, len(distances)))
+    return [float(v) for v in np.percentile(np.median(distances[idx], axis=1), [2.5, 97.5])]
 
 
 def _centre_in(box, region) -> bool:

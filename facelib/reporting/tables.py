@@ -259,9 +259,12 @@ def predict_check_md(record: dict) -> str:
             return f"{r['mae_predict'] / r['mae_evaluation']:.2f}"
         lo, hi = r["mae_ratio_95"]
         return f"{r['mae_ratio']:.2f} [{lo:.2f}, {hi:.2f}]"
-    rows = [[r["case"], r["faces"], f"{r['answered']:.1%}", r.get("same_age", ""), f"{r['median_distance']:.2f}",
+    def median(r):
+        lo, hi = r.get("median_distance_95", (None, None))
+        return f"{r['median_distance']:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
+    rows = [[r["case"], r["faces"], f"{r['answered']:.1%}", r.get("same_age", ""), median(r),
              f"{r['mae_predict']:.2f}", f"{r['mae_evaluation']:.2f}", ratio(r), r["alignment"]] for r in record["cases"]]
-    return _table(["photos", "faces", "answered", "within ±0.5 y of the evaluation", "median |predict − evaluation|",
+    return _table(["photos", "faces", "answered", "within ±0.5 y of the evaluation", "median |predict − evaluation| [95% over faces]",
                    "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
 
 
