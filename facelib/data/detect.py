@@ -177,11 +177,16 @@ def detect_faces(img: np.ndarray, min_size: int = 32) -> list[tuple]:
     return [f.box for f in locate_faces(img, min_size)]
 
 
+def search_scale(shape) -> float:
+    """The scale of the copy of an image of `shape` that faces are searched on: at most
+    MAX_DETECT_SIDE pixels on its long side."""
+    return min(1.0, MAX_DETECT_SIDE / max(shape[:2]))
+
+
 def locate_faces(img: np.ndarray, min_size: int = 32) -> list[Face]:
-    """Each face in an RGB uint8 image, largest first (`group_faces`), searched on a copy at most
-    MAX_DETECT_SIDE pixels on its long side; results in `img`'s pixels."""
-    h, w = img.shape[:2]
-    scale = min(1.0, MAX_DETECT_SIDE / max(h, w))
+    """Each face in an RGB uint8 image, largest first (`group_faces`), searched on a copy at
+    `search_scale`; results in `img`'s pixels."""
+    scale = search_scale(img.shape)
     faces = group_faces(detections(_grey(img, scale), min_size))
     return [replace(f, box=tuple(v / scale for v in f.box), window=f.window / scale,
                     eyes=None if f.eyes is None else f.eyes / scale) for f in faces]

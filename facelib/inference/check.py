@@ -32,12 +32,12 @@ from ..data.detect import (
     BOX_WINDOW,
     CASCADES,
     EYES_WEIGHT,
-    MAX_DETECT_SIDE,
     _grey,
     detections,
     eyes_window,
     frame_photo,
     group_faces,
+    search_scale,
     square,
 )
 from ..data.readers import aaf_eyes, aaf_root
@@ -273,7 +273,7 @@ def _other_utkface_split(cache_dir, manifest) -> pd.Series:
 def _aaf_train_originals(paths, faces: int, seed: int, progress: bool) -> dict:
     """`faces` original images of AAF's train list (prepared; none when AAF is not), each with the
     square that puts its landmarks' eyes on the template's pupils and its detections, both in the
-    pixels `locate_faces` searches (a copy at most MAX_DETECT_SIDE on its long side)."""
+    pixels `locate_faces` searches (the copy at `search_scale`)."""
     if not (paths.cache_dir / "aaf.csv").exists():
         return {"photos": [], "used": []}
     rows = FaceCache(paths.cache_dir, "aaf").split("train")
@@ -285,7 +285,7 @@ def _aaf_train_originals(paths, faces: int, seed: int, progress: bool) -> dict:
         if eyes is None:
             continue
         img = np.asarray(decode_photo(path.read_bytes()))
-        scale = min(1.0, MAX_DETECT_SIDE / max(img.shape[:2]))
+        scale = search_scale(img.shape)
         photos.append((eyes_window(eyes) * scale, detections(_grey(img, scale))))
         used.append(str(source))
     return {"photos": photos, "used": used}
