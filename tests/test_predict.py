@@ -247,6 +247,8 @@ def test_check_predict_gives_chips_as_files_the_evaluations_age_and_counts_every
     assert len(first) == len(second) == 4 and not set(first) & set(second)   # --start: faces not used before
     assert check(trained_paths, get_config("smoke"), "baseline", faces=8, progress=False)["faces_used"][test_set] \
         == first + second                                                    # one fixed order
+    alone = check(trained_paths, get_config("smoke"), "baseline", faces=4, progress=False, files_only=True)
+    assert alone["cases"] == result["cases"][:1] and alone["faces_used"]["fgnet"] == []
     cases = {c["case"]: c for c in result["cases"]}
     assert all(c["faces"] == 4 and 0 <= c["answered"] <= 1 for c in cases.values())
     # MegaAge-style test photos: predict finds and frames each face as prepare did (the few prepare

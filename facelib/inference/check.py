@@ -116,13 +116,14 @@ def _on_face(preds, region):
 
 
 def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int | None = None,
-          start: int = 0, progress: bool = True, split: str = "") -> dict:
+          start: int = 0, progress: bool = True, split: str = "", files_only: bool = False) -> dict:
     """The measurements above for one seed's `condition` (the lowest seed unless `seed` is given) on
     test faces `start` to `start + faces` of one fixed shuffled order (the same for every seed and
     run; a later `start` gives faces no earlier check used); returns {"cases": [...], ...}.
 
     split: AAF only, check the faces of another of its splits (e.g. "train": faces no test holds, on
-        which the framing was fixed); their evaluation's age is the model's on their prepared crop."""
+        which the framing was fixed); their evaluation's age is the model's on their prepared crop.
+    files_only: only the first case (the test photos given as files; AAF's original images)."""
     models = load_models(paths, seed, names=[condition])
     sp = paths.for_seed(models.seed) if models.seed is not None else paths
     dataset, test_split = TEST_SPLIT[cfg.test_set]
@@ -149,7 +150,7 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
              "utkface": "test chips given as files"}.get(dataset, "test photos given as files")
     cases.append(_row(label, [g.ages.get(condition) if g.ages else None for g in got], sample["age"], sample["pred"],
                       [g.alignment for g in got]))
-    if dataset == "utkface":
+    if dataset == "utkface" and not files_only:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             for scale, label in ((1.0, "at their own size"), (2.0, "enlarged 2x")):
@@ -163,9 +164,9 @@ def check(paths, cfg, condition: str = "baseline", faces: int = 300, seed: int |
                     hows.append(hit.alignment if hit else "")
                 cases.append(_row(f"the same chips in larger photos, {label}", preds, sample["age"], sample["pred"],
                                   hows))
-    if dataset == "aaf":
+    if dataset == "aaf" and not files_only:
         cases.append(_aaf_aligned_case(paths, models, condition, sample, progress))
-    if (paths.data_root / "fgnet").is_dir():
+    if (paths.data_root / "fgnet").is_dir() and not files_only:
         case, fgnet_used = _fgnet_case(paths, models, condition, faces, start, progress)
         cases.append(case)
     else:

@@ -227,7 +227,7 @@ def _check_predict(a):
         return 0
     from ..study.provenance import git_commit
     t0 = time.time()
-    result = check(paths, cfg, a.condition, a.faces, a.seed, a.start, split=a.split)
+    result = check(paths, cfg, a.condition, a.faces, a.seed, a.start, split=a.split, files_only=a.files_only)
     result.update(git=git_commit(paths.root), wall_seconds=round(time.time() - t0))
     out = write(result, a.json or paths.results_dir / "predict_check.json")
     with pd.option_context("display.width", 220, "display.max_colwidth", 60):
@@ -371,6 +371,8 @@ def _check_predict_args(s):
                    "shuffled order (a later START: faces no earlier check used)")
     s.add_argument("--split", default="", help="AAF only: check the faces of this split instead of the test split "
                    "(train: faces no test holds, where the framing was fixed)")
+    s.add_argument("--files-only", action="store_true", help="only the first case, the test photos given as files "
+                   "(AAF: its original images), e.g. on a whole test list (--faces 100000)")
     s.add_argument("--fit", action="store_true", help="measure predict's framing constants again on faces no "
                    "test holds (UTKFace training chips; AAF train-list originals when AAF is prepared; no "
                    "weights needed) instead of checking a model on the test faces")
