@@ -510,3 +510,17 @@ def test_aafs_lists_are_kept_as_published_and_a_test_faces_copy_leaves_training(
     assert pair["split"].tolist() == ["val", "val"] and pair["age"].tolist() == [float(face[6:8]), 66.0]
     assert pair["identity"].nunique() == 1
     assert rep["splits"]["val"] == before["splits"]["val"] + 1
+
+
+def test_the_fallback_framing_reads_no_test_face_nor_a_copy_of_one():
+    from types import SimpleNamespace
+
+    from facelib.data.prepare import fallback_pupils
+    records = [SimpleNamespace(source_split=s) for s in ("test", "train", "train", "train", "train")]
+    done = {0: ("ok", "a", "face boxes", "[[1, 1], [2, 1]]"),          # a test face
+            1: ("ok", "a", "face boxes", "[[1, 1], [2, 1]]"),          # its copy under a train name
+            2: ("ok", "b", "face boxes", "[[3, 3], [4, 3]]"),
+            3: ("ok", "c", "no face", ""),                            # nothing found in it
+            4: ("empty_file", "", "", "[[9, 9], [9, 9]]")}
+    assert fallback_pupils(records, done) == [[[3, 3], [4, 3]]]
+    assert fallback_pupils(records, done, test_list="val") == [[[1, 1], [2, 1]]] * 2 + [[[3, 3], [4, 3]]]

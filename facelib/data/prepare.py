@@ -124,7 +124,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     if asian_test:
         params["asian_test"] = True
     if name == "megaage_asian":   # framed by `detect`: its constants; its fallback no longer reads the test list
-        params["fallback"] = "median outside the test list"
+        params["fallback"] = "median outside the test list and its copies"
         params["framing"] = framing_constants()
     if name in LISTED_TEST:
         params["repeats"] = "lists kept as published; copies of test faces left out of the other lists"
@@ -182,7 +182,7 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
                         "Run it again to continue where it stopped (workers=1 to see the error "
                         "in this process).") from e
     bar.close()
-    framing = _frame_the_rest(records, done, tmp, size)
+    framing = _frame_the_rest(records, done, tmp, size, LISTED_TEST.get(name, "test"))
 
     # Repeats and skips are decided here, in record order, so any number of workers gives the
     # same cache. Skipped rows stay in the array, unused: no second copy of the cache is written.
@@ -302,7 +302,15 @@ def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
     return done
 
 
-def _frame_the_rest(records, done: dict, tmp: Path, size: int) -> dict:
+def fallback_pupils(records, done: dict, test_list: str = "test") -> list:
+    """The pupils found in a dataset's faces outside its test list, for framing the faces in which
+    none was found; a byte-identical copy of a test-list file does not count (it is skipped later)."""
+    test = {d[1] for i, d in done.items() if d[0] == "ok" and records[i].source_split == test_list}
+    return [json.loads(d[3]) for i, d in done.items()
+            if d[0] == "ok" and d[3] and records[i].source_split != test_list and d[1] not in test]
+
+
+def _frame_the_rest(records, done: dict, tmp: Path, size: int, test_list: str = "test") -> dict:
     """{record index: how its face was framed}, after framing the faces of an aligned dataset in which
     no face was found: aligned from the median pupils of the faces found in the same dataset outside its
     test list (its images share one framing; no test image sets it), or, where none was found there,
@@ -311,8 +319,7 @@ def _frame_the_rest(records, done: dict, tmp: Path, size: int) -> dict:
     missing = [i for i, d in done.items() if d[0] == "ok" and d[2] == NO_FACE]
     if not missing:
         return how
-    found = [json.loads(d[3]) for i, d in done.items()
-             if d[0] == "ok" and d[3] and records[i].source_split != "test"]
+    found = fallback_pupils(records, done, test_list)
     median = np.median(np.array(found), axis=0).tolist() if found else None
     arr = np.load(tmp, mmap_mode="r+")
     for i in missing:
