@@ -105,7 +105,7 @@ def test_check_predict_results_publish_as_rows_and_blocks_replace_their_own_rows
     doc = tmp_path / "README.md"
     doc.write_text("<!-- facelib-table: pc predict -->\n<!-- /facelib-table -->\n")
     tables.write_all(tmp_path)
-    assert "| aligned — train list | 4 | 100.0% | 50.0% | 3.00 | 5.00 | 4.00 | 1.25 [1.00, 1.50] |" in doc.read_text()
+    assert "| aligned — train list | 4 | 100.00% | 50.0% | 3.00 | 5.00 | 4.00 | 1.25 [1.00, 1.50] |" in doc.read_text()
     # no block may take a record's own field, present or not; a file that is no check result is refused
     for field in ("commits", "cases", "split", "wall_seconds"):
         with pytest.raises(ValueError, match="field"):

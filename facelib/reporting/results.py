@@ -36,8 +36,10 @@ from .stats import (
 REGRESSION_KEYS = ("mae", "rmse", "r2", "ca3", "ca5", "n")
 WITHHELD = "withheld"
 # What a cluster of test faces is, by test split: the photos counted together in the face variance.
-CLUSTERS = {"megaage_asian/test": "each face its own cluster (MegaAge-Asian names no people)",
-            "aaf/val": "each face its own cluster (AAF names no people: every file is its own image index)",
+CLUSTERS = {"megaage_asian/test": "each face its own cluster (MegaAge-Asian names no people; a file repeated "
+                                  "byte-identically within the list shares its first copy's)",
+            "aaf/val": "each face its own cluster (AAF names no people: every file is its own image index; a file "
+                       "repeated byte-identically within the list shares its first copy's)",
             "utkface/asian_test": "groups of near-duplicate photos (UTKFace names no people; repeats under other "
                                   "names are grouped)"}
 

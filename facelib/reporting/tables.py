@@ -262,7 +262,7 @@ def predict_check_md(record: dict) -> str:
     def median(r):
         lo, hi = r.get("median_distance_95", (None, None))
         return f"{r['median_distance']:.2f}" + (f" [{lo:.2f}, {hi:.2f}]" if lo is not None else "")
-    rows = [[r["case"], r["faces"], f"{r['answered']:.1%}", r.get("same_age", ""), median(r),
+    rows = [[r["case"], r["faces"], f"{r['answered']:.2%}", r.get("same_age", ""), median(r),
              f"{r['mae_predict']:.2f}", f"{r['mae_evaluation']:.2f}", ratio(r), r["alignment"]] for r in record["cases"]]
     return _table(["photos", "faces", "answered", "within ±0.5 y of the evaluation", "median |predict − evaluation| [95% over faces]",
                    "MAE of predict", "MAE of the evaluation", "ratio [95% over faces]", "alignment used"], rows)
