@@ -227,6 +227,11 @@ def _prepare_one(name, root, cache_dir, size, margin, seed, progress, force, wor
     return {**rep, "cached": False, "data_hash": key}
 
 
+def _test_files(rows, test_list: str | None) -> set[str]:
+    """The digests of the files read from a dataset's test list; rows: (status, digest, list) per record."""
+    return {digest for status, digest, split in rows if status == "ok" and test_list is not None and split == test_list}
+
+
 def repeat_rule(done, lists, test_list: str | None = None) -> tuple[list[str], list[int]]:
     """Which byte-identical repeats are kept: (status of each record, index of the first kept copy
     of its file). done: (status, digest) per record, in record order; lists: the dataset's own split
@@ -238,8 +243,7 @@ def repeat_rule(done, lists, test_list: str | None = None) -> tuple[list[str], l
     share the first copy's identity, so a bootstrap counts them as one cluster); only a copy of a
     test-list file in another list is skipped (`duplicate_of_test_face`): it would put a test face in
     training or in a fit."""
-    test = {digest for (status, digest), split in zip(done, lists)
-            if status == "ok" and test_list is not None and split == test_list}
+    test = _test_files(((status, digest, split) for (status, digest), split in zip(done, lists)), test_list)
     statuses, first, first_copy = [], {}, []
     for i, ((status, digest), split) in enumerate(zip(done, lists)):
         if status == "ok" and test_list is not None and split != test_list and digest in test:
@@ -305,7 +309,7 @@ def _read_journal(journal: Path, key: str, tmp: Path, shape) -> dict:
 def fallback_pupils(records, done: dict, test_list: str = "test") -> list:
     """The pupils found in a dataset's faces outside its test list, for framing the faces in which
     none was found; a byte-identical copy of a test-list file does not count (it is skipped later)."""
-    test = {d[1] for i, d in done.items() if d[0] == "ok" and records[i].source_split == test_list}
+    test = _test_files(((d[0], d[1], records[i].source_split) for i, d in done.items()), test_list)
     return [json.loads(d[3]) for i, d in done.items()
             if d[0] == "ok" and d[3] and records[i].source_split != test_list and d[1] not in test]
 

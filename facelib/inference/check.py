@@ -90,7 +90,7 @@ def _mae_ratio(err_predict, err_evaluation, resamples: int = 2000):
     """MAE of predict over MAE of the evaluation on the same faces, and its 95% interval from
     resampling the faces (paired; percentile bootstrap, seeded): how much the faces drawn move it."""
     ratio = float(err_predict.mean() / err_evaluation.mean())
-    idx = np.random.default_rng(0).integers(0, len(err_predict), (resamples, len(err_predict)))
+    idx = _resampled_faces(len(err_predict), resamples)
     boot = err_predict[idx].mean(1) / err_evaluation[idx].mean(1)
     return ratio, [float(v) for v in np.percentile(boot, [2.5, 97.5])]
 
@@ -100,8 +100,14 @@ def _median_interval(distances, resamples: int = 2000) -> list[float]:
     bootstrap, seeded): how much the faces drawn move it, for this one model."""
     if not len(distances) or np.isnan(distances).any():
         return [float("nan")] * 2
-    idx = np.random.default_rng(0).integers(0, len(distances), (resamples, len(distances)))
+    idx = _resampled_faces(len(distances), resamples)
     return [float(v) for v in np.percentile(np.median(distances[idx], axis=1), [2.5, 97.5])]
+
+
+def _resampled_faces(n: int, resamples: int):
+    """The bootstrap's draws of n faces with replacement (resamples × n indices), the same for every
+    statistic of a check (seeded): each repeat of a photo is drawn as a face of its own."""
+    return np.random.default_rng(0).integers(0, n, (resamples, n))
 
 
 def _centre_in(box, region) -> bool:
