@@ -105,8 +105,9 @@ def _median_interval(distances, resamples: int = 2000) -> list[float]:
 
 
 def _resampled_faces(n: int, resamples: int):
-    """The bootstrap's draws of n faces with replacement (resamples × n indices), the same for every
-    statistic of a check (seeded): each repeat of a photo is drawn as a face of its own."""
+    """The bootstrap's draws of n faces with replacement (resamples × n indices), seeded: every
+    statistic over the same n faces gets the same draws. Each repeat of a photo is drawn as a face of
+    its own."""
     return np.random.default_rng(0).integers(0, n, (resamples, n))
 
 
